@@ -1,0 +1,130 @@
+// Package commands is hictl's command tree. Each command group lives in its
+// own file and is attached in NewRoot: dev (certs, up, down) and health
+// today; the operator commands (user, apikey, audit, miners) join them here,
+// sharing the operator-certificate flags and connection helpers in this package.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hashinsight/platform/cmd/hictl/internal/devmesh"
+)
+
+// Exit statuses of hictl.
+const (
+	ExitOK          = 0
+	ExitError       = 1
+	ExitUsage       = 2
+	ExitInterrupted = 130
+)
+
+// IO is the process's environment as the commands see it.
+type IO struct {
+	Stdout, Stderr io.Writer
+	// Environ is the process environment (os.Environ()).
+	Environ []string
+	// Getwd returns the working directory.
+	Getwd func() (string, error)
+}
+
+// lookupEnv looks a variable up in Environ.
+func (s IO) lookupEnv(key string) (string, bool) {
+	for i := len(s.Environ) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(s.Environ[i], "="); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// usageError marks errors in how hictl was invoked.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// Execute runs hictl with args and returns its exit status.
+func Execute(ctx context.Context, args []string, s IO) int {
+	root := NewRoot(s)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	switch {
+	case err == nil:
+		return ExitOK
+	case ctx.Err() != nil:
+		fmt.Fprintf(s.Stderr, "hictl: interrupted: %v\n", err)
+		return ExitInterrupted
+	}
+	fmt.Fprintf(s.Stderr, "hictl: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return ExitUsage
+	}
+	return ExitError
+}
+
+// NewRoot builds the command tree.
+func NewRoot(s IO) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "hictl",
+		Short: "HashInsight operator CLI and local mesh launcher",
+		Long: `hictl operates a HashInsight mesh: it checks the services' health over mutual TLS with an
+operator certificate, and runs the whole mesh locally (hictl dev up, behind make run).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(s.Stdout)
+	root.SetErr(s.Stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newDevCmd(s), newHealthCmd(s))
+	return root
+}
+
+// paths resolves the data directory: the flag when given (relative to the
+// working directory), else .data at the repository root (the directory with
+// go.work), else ./.data.
+type paths struct {
+	repoRoot string
+	data     devmesh.Layout
+}
+
+func resolvePaths(s IO, dataFlag string) (paths, error) {
+	wd, err := s.Getwd()
+	if err != nil {
+		return paths{}, fmt.Errorf("working directory: %w", err)
+	}
+	root, rootErr := devmesh.FindRepoRoot(wd)
+	if rootErr != nil {
+		root = ""
+	}
+	dir := dataFlag
+	switch {
+	case dir == "" && root != "":
+		dir = filepath.Join(root, ".data")
+	case dir == "":
+		dir = filepath.Join(wd, ".data")
+	case !filepath.IsAbs(dir):
+		dir = filepath.Join(wd, dir)
+	}
+	l, err := devmesh.NewLayout(dir)
+	if err != nil {
+		return paths{}, err
+	}
+	return paths{repoRoot: root, data: l}, nil
+}
+
+// dataFlagHelp documents --data.
+const dataFlagHelp = "data directory (default: .data at the repository root, else ./.data)"
+
+// fileExists reports whether p exists.
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

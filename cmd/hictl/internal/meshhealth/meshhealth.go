@@ -1,0 +1,157 @@
+// Package meshhealth checks the health of the mesh the way an operator
+// would: each service's grpc.health.v1 over mutual TLS with an operator
+// certificate (verifying the service's SPIFFE identity), and the gateway's
+// plain HTTP /health.
+package meshhealth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hashinsight/platform/pkg/grpcclient"
+	"github.com/hashinsight/platform/pkg/mtls"
+)
+
+// PollInterval is how often WaitServing asks again.
+const PollInterval = 100 * time.Millisecond
+
+// Target is one gRPC service to check.
+type Target struct {
+	// Name is the service name; the server must present identity svc/<Name>.
+	Name string
+	// Addr is host:port.
+	Addr string
+}
+
+// Checker holds the operator's certificate and one connection per target.
+type Checker struct {
+	src *mtls.Source
+
+	mu    sync.Mutex
+	conns map[Target]*grpc.ClientConn
+}
+
+// NewChecker loads the operator's key material.
+func NewChecker(cfg mtls.Config) (*Checker, error) {
+	src, err := mtls.NewSource(cfg, nil)
+	if err != nil {
+		return nil, fmt.Errorf("operator certificate: %w", err)
+	}
+	return &Checker{src: src, conns: map[Target]*grpc.ClientConn{}}, nil
+}
+
+// Identity is the operator identity the checker presents.
+func (c *Checker) Identity() mtls.Identity { return c.src.Identity() }
+
+// Conn returns the (shared) connection to t, dialling it on first use. The
+// connection retries quickly (at most every second) so a service that comes up
+// is seen at once rather than after gRPC's default back-off.
+func (c *Checker) Conn(ctx context.Context, t Target) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cc, ok := c.conns[t]; ok {
+		return cc, nil
+	}
+	cc, err := grpcclient.Dial(ctx, t.Addr, c.src, mtls.Service(t.Name),
+		grpcclient.WithDialOptions(grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: 2 * time.Second,
+		})))
+	if err != nil {
+		return nil, err
+	}
+	c.conns[t] = cc
+	return cc, nil
+}
+
+// Close closes every connection.
+func (c *Checker) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for t, cc := range c.conns {
+		errs = append(errs, cc.Close())
+		delete(c.conns, t)
+	}
+	return errors.Join(errs...)
+}
+
+// Check asks t for the overall health of the server (service "").
+func (c *Checker) Check(ctx context.Context, t Target) (healthpb.HealthCheckResponse_ServingStatus, error) {
+	cc, err := c.Conn(ctx, t)
+	if err != nil {
+		return healthpb.HealthCheckResponse_UNKNOWN, err
+	}
+	resp, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return healthpb.HealthCheckResponse_UNKNOWN, fmt.Errorf("%s health at %s: %w", t.Name, t.Addr, err)
+	}
+	return resp.GetStatus(), nil
+}
+
+// WaitServing polls t until it reports SERVING or ctx ends. It returns the
+// last error (or status) seen when ctx ends first.
+func (c *Checker) WaitServing(ctx context.Context, t Target) error {
+	return poll(ctx, func(ctx context.Context) error {
+		st, err := c.Check(ctx, t)
+		if err != nil {
+			return err
+		}
+		if st != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("%s at %s is %s", t.Name, t.Addr, st)
+		}
+		return nil
+	})
+}
+
+// CheckHTTP sends GET url and wants 200.
+func CheckHTTP(ctx context.Context, client *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// WaitHTTP polls url until it answers 200 or ctx ends.
+func WaitHTTP(ctx context.Context, client *http.Client, url string) error {
+	return poll(ctx, func(ctx context.Context) error { return CheckHTTP(ctx, client, url) })
+}
+
+// poll calls f every PollInterval (each attempt bounded by a second) until it
+// succeeds or ctx ends; then it returns the last failure.
+func poll(ctx context.Context, f func(context.Context) error) error {
+	t := time.NewTicker(PollInterval)
+	defer t.Stop()
+	for {
+		attempt, cancel := context.WithTimeout(ctx, time.Second)
+		err := f(attempt)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,17 @@
+package app_test
+
+import (
+	"testing"
+
+	"github.com/hashinsight/platform/pkg/service/servicetest"
+	"github.com/hashinsight/platform/services/sla/internal/app"
+)
+
+func TestMain(m *testing.M) { servicetest.Main(m) }
+
+// TestConformance starts the real binary's wiring over loopback mTLS against a real Postgres and
+// checks the platform guarantees: refused callers, health, reflection, config errors, idempotent
+// migrations and that no RPC answers with invented data.
+func TestConformance(t *testing.T) {
+	servicetest.Conformance(t, app.Spec(), app.Register)
+}
