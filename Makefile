@@ -62,6 +62,7 @@ lint: tools ## go vet, staticcheck, gofmt and buf lint.
 	@go vet $(PKGS)
 	@staticcheck $(PKGS)
 	@unformatted=$$(gofmt -l $(MODULES)); if [[ -n "$$unformatted" ]]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	@$(ROOT)/scripts/generate.sh --deps-only
 	@buf lint
 
 .PHONY: test

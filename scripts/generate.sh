@@ -4,7 +4,18 @@
 # third-party protos come from the Go module cache (downloaded once with
 # `go mod download`), never from the Buf Schema Registry, and every plugin is a
 # local binary in .bin. Running it twice produces no diff.
+#
+# Usage: scripts/generate.sh [--deps-only]
+#   --deps-only  only materialise the third-party protos into .cache/protodeps
+#                (what `buf lint` / `buf build` need on a clean clone).
 set -euo pipefail
+
+DEPS_ONLY=0
+case "${1:-}" in
+  "") ;;
+  --deps-only) DEPS_ONLY=1 ;;
+  *) echo "usage: $0 [--deps-only]" >&2; exit 2 ;;
+esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -20,18 +31,20 @@ PROTOVALIDATE_MOD="github.com/bufbuild/protovalidate@v1.2.2"
 
 SERVICES=(auth mining billing sla analytics)
 
-for tool in buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2; do
-  if [[ ! -x "$BIN/$tool" ]]; then
-    echo "generate: missing $BIN/$tool (install the pinned tools first)" >&2
-    exit 1
-  fi
-done
+if [[ $DEPS_ONLY == 0 ]]; then
+  for tool in buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2; do
+    if [[ ! -x "$BIN/$tool" ]]; then
+      echo "generate: missing $BIN/$tool (run make tools)" >&2
+      exit 1
+    fi
+  done
+fi
 
 # moddir prints the module-cache directory of a pinned module, downloading it
 # into the cache only if it is not there yet.
 moddir() {
   local dir
-  dir="$(cd / && GOFLAGS=-mod=mod go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+  dir="$(cd / && GOWORK=off GOFLAGS= go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
   if [[ -z "$dir" || ! -d "$dir" ]]; then
     echo "generate: cannot locate module $1 in the Go module cache" >&2
     exit 1
@@ -51,6 +64,10 @@ for f in "$gw"/third_party/googleapis/google/rpc/*.proto; do
 done
 pv="$(moddir "$PROTOVALIDATE_MOD")"
 install -m 0644 "$pv/proto/protovalidate/buf/validate/validate.proto" "$DEPS/buf/validate/validate.proto"
+if [[ $DEPS_ONLY == 1 ]]; then
+  echo "generate: third-party protos in ${DEPS#"$ROOT"/}"
+  exit 0
+fi
 
 # Remove previous outputs so deleted protos do not leave stale code behind.
 find proto/hashinsight -type f \( -name '*.pb.go' -o -name '*.pb.gw.go' \) -delete

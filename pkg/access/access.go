@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/hashinsight/platform/pkg/mtls"
 	optionsv1 "github.com/hashinsight/platform/proto/hashinsight/options/v1"
 )
 
@@ -130,9 +131,8 @@ func (r Rule) validate() error {
 		return errors.New("access option lists no callers")
 	}
 	for _, c := range r.Callers {
-		kind, name, ok := strings.Cut(c, "/")
-		if !ok || kind == "" || name == "" || strings.Contains(name, "/") {
-			return fmt.Errorf("malformed caller pattern %q (want kind/name)", c)
+		if err := mtls.ValidatePattern(c); err != nil {
+			return fmt.Errorf("malformed caller pattern: %w", err)
 		}
 	}
 	if !r.Public && r.Permission == "" {

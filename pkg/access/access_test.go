@@ -108,6 +108,8 @@ func TestLoadFromRejects(t *testing.T) {
 			[]method{{"Get", &optionsv1.Access{Callers: []string{"svc/gateway"}}}}, "neither public"},
 		{"bad caller pattern", "hashinsight.test.v1", nil,
 			[]method{{"Get", &optionsv1.Access{Permission: "x:read", Callers: []string{"gateway"}}}}, "malformed caller"},
+		{"unknown caller kind", "hashinsight.test.v1", nil,
+			[]method{{"Get", &optionsv1.Access{Permission: "x:read", Callers: []string{"robot/x"}}}}, "malformed caller"},
 		{"unknown service", "hashinsight.test.v1", []protoreflect.FullName{"hashinsight.nope.v1.Nope"},
 			[]method{{"Get", &optionsv1.Access{Permission: "x:read", Callers: []string{"svc/gateway"}}}}, "hashinsight.nope.v1.Nope"},
 	}

@@ -275,14 +275,19 @@ func (c *Cache) flight(callerCtx context.Context, key string, load func(context.
 }
 
 // Set stores value under key in L1 and (when reachable) L2, e.g. to warm the cache. Loads that are
-// in flight for key at the time do not overwrite it. Redis errors are not returned.
+// in flight for key at the time do not overwrite it. When Redis is down the key is deleted from it
+// on recovery, so an older L2 value is not read back. Redis errors are not returned.
 func (c *Cache) Set(ctx context.Context, key string, value []byte) error {
 	c.epoch.Add(1)
 	c.group.Forget(key)
 	v := bytes.Clone(value)
 	c.l1.add(key, v, c.now())
-	if c.l2Usable(ctx) {
-		c.l2Set(ctx, key, v)
+	if c.rdb == nil {
+		return nil
+	}
+	// Redis may hold an older value: if it cannot be overwritten now, delete it on recovery.
+	if !c.l2Usable(ctx) || !c.l2Set(ctx, key, v) {
+		c.remember([]string{key})
 	}
 	return nil
 }

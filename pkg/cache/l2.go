@@ -171,12 +171,16 @@ func (c *Cache) l2Get(ctx context.Context, key string) ([]byte, bool) {
 	return v, true
 }
 
-func (c *Cache) l2Set(ctx context.Context, key string, v []byte) {
+// l2Set writes key to Redis. It reports failure after marking L2 down; a caller whose write
+// replaces a possibly different value (Set) then remembers the key for deletion.
+func (c *Cache) l2Set(ctx context.Context, key string, v []byte) bool {
 	rctx, cancel := context.WithTimeout(ctx, c.opTimeout)
 	defer cancel()
 	if err := c.rdb.Set(rctx, c.prefix+key, v, c.l2TTL).Err(); err != nil {
 		c.l2Failed(ctx, err)
+		return false
 	}
+	return true
 }
 
 // l2Del deletes keys from Redis now, or remembers them when that fails.

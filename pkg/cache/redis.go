@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 
@@ -110,4 +111,20 @@ func GetJSON[T any](ctx context.Context, c *Cache, key string, load func(context
 		return zero, fmt.Errorf("cache %s: decode %q: %w", c.name, key, err)
 	}
 	return out, nil
+}
+
+// RedisLogger adapts a slog.Logger to go-redis's internal logger, so the client's own messages
+// (failed dials during an outage, once per attempt) are structured like the rest of the process's
+// logs. go-redis only has a process-wide logger: main opts in with
+// redis.SetLogger(cache.RedisLogger{Logger: logger}).
+type RedisLogger struct {
+	Logger *slog.Logger
+}
+
+// Printf logs one go-redis message at warn level.
+func (l RedisLogger) Printf(ctx context.Context, format string, v ...any) {
+	if l.Logger == nil {
+		return
+	}
+	l.Logger.LogAttrs(ctx, slog.LevelWarn, fmt.Sprintf(format, v...), slog.String("component", "go-redis"))
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -172,7 +173,7 @@ func percent(part, whole uint64) float64 {
 }
 
 func round1(f float64) float64 {
-	return float64(int64(f*10+0.5)) / 10
+	return math.Round(f*10) / 10
 }
 
 // Collector returns a Prometheus collector for this cache, labelled service and cache, exposing

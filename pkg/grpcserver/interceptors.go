@@ -133,8 +133,6 @@ func (s *Server) endWatchOnDrain(srv any, ss grpc.ServerStream, info *grpc.Strea
 	}
 	ctx, cancel := context.WithCancel(ss.Context())
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() {}) // placeholder so stop() is always valid
-	defer stop()
 	go func() {
 		select {
 		case <-s.draining:

@@ -119,9 +119,10 @@ type Config struct {
 	Version string
 	// SLOWindow is the SLO measurement window (SLO_MEASUREMENT_WINDOW); default 30 min.
 	SLOWindow time.Duration
-	// TracerProvider and Propagators default to the otel globals.
+	// TracerProvider receives the server spans; default: the otel global.
 	TracerProvider trace.TracerProvider
-	Propagators    propagation.TextMapPropagator
+	// Propagators extract the caller's trace context; default: the otel global.
+	Propagators propagation.TextMapPropagator
 }
 
 // Server is a HashInsight gRPC server.
@@ -289,7 +290,13 @@ func (s *Server) ServeListener(ctx context.Context, lis, httpLis net.Listener) e
 		return errors.New("grpcserver: Serve called twice")
 	}
 	s.metrics.InitializeMetrics(s.grpc)
-	for name := range s.grpc.GetServiceInfo() {
+	for name, info := range s.grpc.GetServiceInfo() {
+		for _, m := range info.Methods {
+			full := "/" + name + "/" + m.Name
+			if _, ok := s.cfg.Policy.Rule(full); !ok && !openMethod(full) {
+				s.logger.Warn("method has no access rule: every call will be denied", "grpc.method", full)
+			}
+		}
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -331,7 +338,7 @@ func (s *Server) ServeListener(ctx context.Context, lis, httpLis net.Listener) e
 func (s *Server) drain(httpSrv *http.Server) error {
 	s.ready.Store(false)
 	s.health.Shutdown() // every status NOT_SERVING, watchers notified
-	s.logger.Info("shutting down: health NOT_SERVING", "propagation_delay", s.cfg.PropagationDelay, "drain_timeout", s.cfg.DrainTimeout)
+	s.logger.Info("shutting down: health NOT_SERVING", "propagation_delay", s.cfg.PropagationDelay.String(), "drain_timeout", s.cfg.DrainTimeout.String())
 	if d := s.cfg.PropagationDelay; d > 0 {
 		t := time.NewTimer(d)
 		<-t.C
@@ -350,7 +357,7 @@ func (s *Server) drain(httpSrv *http.Server) error {
 	case <-done:
 		s.logger.Info("drained: all in-flight calls completed")
 	case <-timer.C:
-		s.logger.Warn("drain timeout: stopping with calls in flight", "drain_timeout", s.cfg.DrainTimeout)
+		s.logger.Warn("drain timeout: stopping with calls in flight", "drain_timeout", s.cfg.DrainTimeout.String())
 		s.grpc.Stop()
 		<-done
 		err = ErrDrainTimeout

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -80,6 +81,7 @@ func TestHandlerMasksSecrets(t *testing.T) {
 		{"dsn url", slog.String("dsn", "postgres://hi:pw@db:5432/x?sslmode=disable"), "postgres://hi:****@db:5432/x?sslmode=disable"},
 		{"dsn keyword", slog.String("dsn", "host=db user=hi password='p w' dbname=x"), "host=db user=hi password=**** dbname=x"},
 		{"plain value", slog.String("miner", "s19"), "s19"},
+		{"url value", slog.Any("target", &url.URL{Scheme: "redis", User: url.UserPassword("u", "pw"), Host: "c:6379"}), "redis://u:****@c:6379"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

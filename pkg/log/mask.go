@@ -57,9 +57,20 @@ func MaskAttr(groups []string, a slog.Attr) slog.Attr {
 		}
 		return slog.String(a.Key, Mask)
 	}
-	if a.Value.Kind() == slog.KindString {
+	switch a.Value.Kind() {
+	case slog.KindString:
 		if s := a.Value.String(); mayHoldPassword(s) {
 			return slog.String(a.Key, MaskURL(s))
+		}
+	case slog.KindAny:
+		// url.URL's String keeps the password.
+		switch u := a.Value.Any().(type) {
+		case *url.URL:
+			if u != nil {
+				return slog.String(a.Key, MaskURL(u.String()))
+			}
+		case url.URL:
+			return slog.String(a.Key, MaskURL(u.String()))
 		}
 	}
 	return a

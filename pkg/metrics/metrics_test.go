@@ -130,7 +130,7 @@ func mustCounter(t *testing.T, reg *prometheus.Registry, code string) prometheus
 
 type collectorFunc func(chan<- prometheus.Metric)
 
-func (f collectorFunc) Describe(chan<- *prometheus.Desc)  {}
+func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
 func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
 type fakeStream struct {

@@ -79,13 +79,15 @@ func ValidateIdentifier(name string) error {
 // role (or resets its password and strips elevated attributes when it exists), creates the
 // schema owned by that role, sets the role's search_path to the schema, grants it CONNECT on the
 // database, revokes every PUBLIC privilege on the schema, revokes CREATE on schema public from
-// PUBLIC, and revokes the role's privileges on every other non-system schema. The result: the
-// role can use its own schema and nothing else, and no other service's role can use its schema.
+// PUBLIC, revokes the role's membership in any other role, and revokes its privileges on every
+// other non-system schema. The result: the role can use its own schema and nothing else, and no
+// other service's role can use its schema.
 //
 // adminDSN must be a role that may create roles and schemas (a superuser, or CREATEROLE and
 // CREATE on the database). Concurrent calls on one database are serialised with an advisory lock;
-// the role is created with a SCRAM-SHA-256 verifier computed here, so the plain password is never
-// sent to the server (nor written to its statement log).
+// a printable-ASCII password is sent as a SCRAM-SHA-256 verifier computed here, so the plain
+// password never reaches the server (nor its statement log); other passwords are sent as a quoted
+// literal, since only the server applies SASLprep exactly.
 func Bootstrap(ctx context.Context, adminDSN string, svc Service) error {
 	if err := svc.Validate(); err != nil {
 		return fmt.Errorf("postgres: bootstrap: %w", err)
@@ -184,7 +186,27 @@ func bootstrapTx(ctx context.Context, tx pgx.Tx, svc Service, password string) e
 		}
 	}
 
+	// Membership in another role (say another service's, or pg_read_all_data) would lend the
+	// role that role's rights.
 	rows, err := tx.Query(ctx, `
+		SELECT g.rolname FROM pg_auth_members m
+		JOIN pg_roles g ON g.oid = m.roleid
+		JOIN pg_roles u ON u.oid = m.member
+		WHERE u.rolname = $1 ORDER BY 1`, svc.Role)
+	if err != nil {
+		return fmt.Errorf("list memberships: %w", err)
+	}
+	groups, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list memberships: %w", err)
+	}
+	for _, g := range groups {
+		if _, err := tx.Exec(ctx, "REVOKE "+pgx.Identifier{g}.Sanitize()+" FROM "+role); err != nil {
+			return fmt.Errorf("revoke membership in %s: %w", g, err)
+		}
+	}
+
+	rows, err = tx.Query(ctx, `
 		SELECT nspname FROM pg_namespace
 		WHERE nspname NOT IN ($1, 'public', 'information_schema') AND nspname NOT LIKE 'pg\_%'
 		ORDER BY nspname`, svc.Schema)

@@ -94,7 +94,7 @@ func Connect(ctx context.Context, dsn string, opts Options) (*pgxpool.Pool, erro
 		params["application_name"] = opts.Service
 	}
 
-	otelOpts := []otelpgx.Option{otelpgx.WithDisableQuerySpanNamePrefix()}
+	var otelOpts []otelpgx.Option
 	if opts.TracerProvider != nil {
 		otelOpts = append(otelOpts, otelpgx.WithTracerProvider(opts.TracerProvider))
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hashinsight/platform/pkg/access"
@@ -234,7 +235,6 @@ func run(ctx context.Context, spec Spec, cfg *Config, logger *slog.Logger, regis
 	if err := register(ctx, rt); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
-	srv.Ready()
 	go watchDatabase(runCtx, rt)
 	if opts.Ready != nil {
 		opts.Ready(rt)
@@ -306,11 +306,20 @@ func watchDatabase(ctx context.Context, rt *Runtime) {
 		case err != nil && healthy:
 			healthy = false
 			rt.Logger.Error("database unreachable: reporting NOT_SERVING", "error", err)
-			rt.Server.SetServing(false)
+			rt.setServing(healthpb.HealthCheckResponse_NOT_SERVING)
 		case err == nil && !healthy:
 			healthy = true
 			rt.Logger.Info("database reachable again: reporting SERVING")
-			rt.Server.SetServing(true)
+			rt.setServing(healthpb.HealthCheckResponse_SERVING)
 		}
+	}
+}
+
+// setServing sets the overall and per-service health status. After shutdown has begun the health
+// server ignores it, so a late database check cannot flip a draining service back to SERVING.
+func (rt *Runtime) setServing(st healthpb.HealthCheckResponse_ServingStatus) {
+	rt.Server.Health().SetServingStatus("", st)
+	for _, name := range rt.Spec.Services {
+		rt.Server.Health().SetServingStatus(string(name), st)
 	}
 }

@@ -9,15 +9,21 @@
 // Templates are shared across test processes through an advisory lock, so parallel packages
 // using one cluster build each template once.
 //
-// Use from a service's tests:
+// Use from a service's tests (the service embeds its migrations, e.g. //go:embed migrations/*.sql,
+// and passes the directory with fs.Sub):
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) } // optional: stops the throwaway cluster promptly
 //
-//	func TestStore(t *testing.T) {
-//		pool := pgtest.New(t, pgtest.Options{Schema: "mining", Migrations: migrations.FS, Role: true})
-//		store := postgres.NewStore(pool)
+//	func TestMinerStore(t *testing.T) {
+//		t.Parallel()
+//		sub, _ := fs.Sub(migrations.FS, "migrations")
+//		pool := pgtest.New(t, pgtest.Options{Schema: "mining", Migrations: sub, Role: true})
+//		store := postgres.NewMinerStore(pool) // the service's internal/postgres
 //		...
 //	}
+//
+// Each test pays only for the clone (tens of milliseconds with the cluster on tmpfs); the first
+// test of a process also waits for the cluster (1-2 s) and each template's migrations.
 package pgtest
 
 import (
@@ -88,11 +94,11 @@ type Database struct {
 
 // New returns a pool on a fresh clone of the migrated template for opts. The pool is closed and
 // the database dropped when the test ends. The pool is built with postgres.Connect (without a
-// Prometheus registerer) and at most 4 connections.
+// Prometheus registerer) and at most 8 connections.
 func New(t testing.TB, opts Options) *pgxpool.Pool {
 	t.Helper()
 	db := NewDatabase(t, opts)
-	pool, err := postgres.Connect(t.Context(), db.DSN, postgres.Options{Service: opts.Schema, MaxConns: 4})
+	pool, err := postgres.Connect(t.Context(), db.DSN, postgres.Options{Service: opts.Schema, MaxConns: 8})
 	if err != nil {
 		t.Fatalf("pgtest: connect to %s: %v", db.Name, err)
 	}
@@ -155,14 +161,20 @@ func AdminDSN(t testing.TB) string {
 	return dsn
 }
 
-// Main runs the package's tests and then stops the throwaway cluster, if one was started, before
-// exiting. Call it from TestMain. It is optional: without it the cluster is stopped and deleted by
-// its watchdog as soon as the test process exits (see cluster), just not synchronously.
+// Main runs the package's tests, then [Stop]s the throwaway cluster and exits with the tests'
+// status. Call it from TestMain. It is optional: without it the cluster is stopped and deleted by
+// a watchdog process (tied to the test process by a pipe) as soon as the test process exits, even
+// when it is killed, just not synchronously.
 func Main(m *testing.M) {
 	code := m.Run()
-	shared.shutdown()
+	Stop()
 	os.Exit(code)
 }
+
+// Stop closes the harness's connections and stops and deletes the throwaway cluster, if this
+// process started one, waiting for it. For a TestMain that does more than [Main]: call it after
+// m.Run. A later New starts a new cluster.
+func Stop() { shared.shutdown() }
 
 // shared is the test process's cluster and templates. It is package state, which the project
 // otherwise forbids, because a test helper has nowhere else to keep what must outlive one test:
