@@ -40,7 +40,8 @@ tools: ## Install pinned Go tools into .bin/.
 	install_tool protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc $(PROTOC_GEN_GO_GRPC_VERSION); \
 	install_tool protoc-gen-grpc-gateway github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway $(GRPC_GATEWAY_VERSION); \
 	install_tool protoc-gen-openapiv2 github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2 $(GRPC_GATEWAY_VERSION); \
-	install_tool staticcheck honnef.co/go/tools/cmd/staticcheck $(STATICCHECK_VERSION)
+	install_tool staticcheck honnef.co/go/tools/cmd/staticcheck $(STATICCHECK_VERSION); \
+	install_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl $(GRPCURL_VERSION)
 
 .PHONY: deps
 deps: ## Install Debian packages the tests and `make run` need (PostgreSQL server, Redis) when missing.
@@ -75,7 +76,8 @@ bench: deps ## Run the Go benchmarks (see README for the load-test commands).
 
 .PHONY: run
 run: deps ## Start the whole mesh locally (hictl dev up); Ctrl-C stops it.
-	@go run ./cmd/hictl dev up --data $(ROOT)/.data
+	@mkdir -p $(ROOT)/.data/bin && go build -o $(ROOT)/.data/bin/hictl ./cmd/hictl
+	@exec $(ROOT)/.data/bin/hictl dev up --data $(ROOT)/.data
 
 .PHONY: tidy
 tidy: ## Tidy every module and sync the workspace.

@@ -48,6 +48,7 @@ func (s *Server) loggingInterceptors() (grpc.UnaryServerInterceptor, grpc.Stream
 	})
 	opts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),
+		logging.WithLevels(codeToLevel),
 		logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
 			f := logging.Fields(traceAttrs(ctx))
 			if id, err := mtls.PeerIdentity(ctx); err == nil {
@@ -252,4 +253,13 @@ func (s *Server) recoveryInterceptors() (grpc.UnaryServerInterceptor, grpc.Strea
 		return status.Error(codes.Internal, internalMessage)
 	})
 	return recovery.UnaryServerInterceptor(opt), recovery.StreamServerInterceptor(opt)
+}
+
+// codeToLevel is go-grpc-middleware's default mapping except that UNIMPLEMENTED is a warning: an
+// RPC of the contract that is not built yet is expected, not a server fault.
+func codeToLevel(code codes.Code) logging.Level {
+	if code == codes.Unimplemented {
+		return logging.LevelWarn
+	}
+	return logging.DefaultServerCodeToLevel(code)
 }

@@ -163,7 +163,6 @@ func New(cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	logger = logger.With("service", cfg.Service)
 
 	reg := cfg.Registry
 	if reg == nil {

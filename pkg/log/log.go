@@ -83,7 +83,7 @@ func (h traceHandler) Enabled(ctx context.Context, l slog.Level) bool {
 
 func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
 	if ctx != nil {
-		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && !hasTraceID(r) {
 			// Clone: the record's attribute storage may be shared with the caller.
 			r = r.Clone()
 			r.AddAttrs(
@@ -93,6 +93,17 @@ func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
 		}
 	}
 	return h.inner.Handle(ctx, r)
+}
+
+// hasTraceID reports whether the record carries trace_id already (the gRPC logging interceptor adds
+// its own), so the ids are never written twice.
+func hasTraceID(r slog.Record) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == "trace_id"
+		return !found
+	})
+	return found
 }
 
 func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {

@@ -55,6 +55,8 @@ func annotate(ctx context.Context, r *http.Request) metadata.MD {
 	return md
 }
 
+func dropMetadata(string) (string, bool) { return "", false }
+
 // NewMux returns the grpc-gateway mux with the gateway's error body, header
 // forwarding and JSON options (proto field names, unpopulated fields
 // omitted, unknown request fields ignored).
@@ -72,6 +74,11 @@ func NewMux(opts ...runtime.ServeMuxOption) *runtime.ServeMux {
 		runtime.WithIncomingHeaderMatcher(incomingHeaderMatcher),
 		runtime.WithMetadata(annotate),
 		runtime.WithDisableHTTPMethodOverride(),
+		// Backend response metadata stays inside the mesh: the REST contract
+		// is the status and the body (grpc-gateway would otherwise emit every
+		// header and trailer as Grpc-Metadata-*).
+		runtime.WithOutgoingHeaderMatcher(dropMetadata),
+		runtime.WithOutgoingTrailerMatcher(dropMetadata),
 	}
 	return runtime.NewServeMux(append(base, opts...)...)
 }

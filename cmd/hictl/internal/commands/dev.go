@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"path/filepath"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -206,13 +205,13 @@ if it is still running (pg_ctl stop -m fast).`,
 					return err
 				}
 			}
-			if !fileExists(filepath.Join(p.data.PG, "data", "PG_VERSION")) {
-				fmt.Fprintf(out, "no private PostgreSQL cluster in %s\n", p.data.PG)
-				return nil
-			}
 			c, err := pgcluster.New(p.data.PG, pgcluster.DefaultPort, s.lookupEnv)
 			if err != nil {
 				return err
+			}
+			if !c.Initialized() {
+				fmt.Fprintf(out, "no private PostgreSQL cluster in %s\n", p.data.PG)
+				return nil
 			}
 			st, err := c.Status(cmd.Context())
 			if err != nil {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -122,9 +121,3 @@ func resolvePaths(s IO, dataFlag string) (paths, error) {
 
 // dataFlagHelp documents --data.
 const dataFlagHelp = "data directory (default: .data at the repository root, else ./.data)"
-
-// fileExists reports whether p exists.
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}

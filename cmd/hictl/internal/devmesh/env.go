@@ -1,6 +1,7 @@
 package devmesh
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"sort"
@@ -119,6 +120,40 @@ func DialAddr(listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
+// Listener is an address the mesh listens on.
+type Listener struct {
+	What string // "mining gRPC"
+	Addr string
+}
+
+// Listeners lists every address the services and the gateway listen on.
+func (e Endpoints) Listeners() []Listener {
+	var out []Listener
+	for _, svc := range ServiceNames() {
+		out = append(out, Listener{svc + " gRPC", e.GRPC[svc]}, Listener{svc + " metrics/health", e.HTTP[svc]})
+	}
+	return append(out, Listener{"gateway REST", e.Gateway}, Listener{"gateway metrics", ":" + e.PrometheusPort})
+}
+
+// CheckPortsFree fails, naming them, when addresses the mesh needs are
+// taken, typically by a mesh that is still running.
+func CheckPortsFree(ls []Listener) error {
+	var taken []string
+	for _, l := range ls {
+		lis, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			taken = append(taken, l.What+" "+l.Addr)
+			continue
+		}
+		_ = lis.Close()
+	}
+	if len(taken) > 0 {
+		return fmt.Errorf("address already in use: %s (is another mesh running? `hictl dev down` stops one started from this checkout; <SVC>_GRPC_ADDR, <SVC>_HTTP_ADDR, GATEWAY_ADDR and PROMETHEUS_PORT move them)",
+			strings.Join(taken, ", "))
+	}
+	return nil
+}
+
 // MeshEnv is what every child's environment is built from.
 type MeshEnv struct {
 	// AdminDSN is the shared DATABASE_URL (superuser of the private cluster, or the user's).
@@ -167,6 +202,8 @@ func (m MeshEnv) ChildEnv(c Component, base []string) []string {
 		defaults[HTTPAddrVar(svc)] = addr
 	}
 	if dsn, ok := m.RoleDSNs[c.Name]; ok {
+		// A service never needs the administrator's DSN: least privilege, its own role only.
+		defaults["DATABASE_URL"] = dsn
 		defaults[DatabaseURLVar(c.Name)] = dsn
 	}
 	forced := map[string]string{

@@ -1,7 +1,9 @@
 package devmesh
 
 import (
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -121,8 +123,9 @@ func TestChildEnv(t *testing.T) {
 			comp: "mining",
 			base: []string{"PATH=/usr/bin"},
 			want: map[string]string{
-				"PATH":                  "/usr/bin",
-				"DATABASE_URL":          "postgres://postgres@127.0.0.1:5433/hashinsight?sslmode=disable",
+				"PATH": "/usr/bin",
+				// A service gets its own role's DSN, never the administrator's.
+				"DATABASE_URL":          "postgres://hashinsight_mining:pw@127.0.0.1:5433/hashinsight",
 				"MINING_DATABASE_URL":   "postgres://hashinsight_mining:pw@127.0.0.1:5433/hashinsight",
 				"SESSION_SECRET":        "S",
 				"ENCRYPTION_PASSWORD":   "E",
@@ -238,5 +241,24 @@ func TestBuildArgs(t *testing.T) {
 	want := []string{"build", "-o", "/d/bin/", "./services/auth", "./services/mining", "./services/billing", "./services/sla", "./services/analytics", "./gateway"}
 	if !slices.Equal(got, want) {
 		t.Errorf("BuildArgs = %v, want %v", got, want)
+	}
+}
+
+func TestCheckPortsFree(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	free := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	if err := CheckPortsFree([]Listener{{"mining gRPC", free}}); err != nil {
+		t.Errorf("free port reported taken: %v", err)
+	}
+	err = CheckPortsFree([]Listener{{"mining gRPC", free}, {"auth gRPC", busy.Addr().String()}})
+	if err == nil || !strings.Contains(err.Error(), "auth gRPC "+busy.Addr().String()) || strings.Contains(err.Error(), "mining") {
+		t.Errorf("err = %v, want only auth's address named", err)
+	}
+	if n := len(ResolveEndpoints(lookupIn(nil)).Listeners()); n != 12 {
+		t.Errorf("%d listeners, want 12 (5 × gRPC + metrics, gateway REST + metrics)", n)
 	}
 }

@@ -86,6 +86,10 @@ func Up(ctx context.Context, o Options) (err error) {
 	}
 	defer unlock()
 	comps := Components()
+	endpoints := ResolveEndpoints(lookup)
+	if err := CheckPortsFree(endpoints.Listeners()); err != nil {
+		return err
+	}
 
 	// 6 (early). Build in the background while the database comes up.
 	build := startBuild(ctx, o, comps, out)
@@ -131,6 +135,9 @@ func Up(ctx context.Context, o Options) (err error) {
 		}()
 	}
 	say("postgres: %s", db.Describe())
+	if db.Cluster != nil && !db.Started {
+		say("postgres: it keeps running when this run stops; `hictl dev down` stops it")
+	}
 
 	// 4. Redis or the in-memory cache.
 	redisURL, why := ChooseRedis(ctx, lookup)
@@ -156,7 +163,6 @@ func Up(ctx context.Context, o Options) (err error) {
 	}
 
 	// 7. Processes.
-	endpoints := ResolveEndpoints(lookup)
 	mesh := MeshEnv{
 		AdminDSN:  db.AdminDSN,
 		RoleDSNs:  roleDSNs,

@@ -41,6 +41,9 @@ const DefaultPort = 5433
 // confFile is the file in the data directory holding our settings; postgresql.conf includes it.
 const confFile = "hashinsight.conf"
 
+// includeLine is appended to postgresql.conf once initdb has succeeded.
+const includeLine = "include_if_exists '" + confFile + "'"
+
 // maxSocketPath is the longest unix socket path the kernel accepts (sun_path minus NUL).
 const maxSocketPath = 107
 
@@ -150,10 +153,12 @@ func (c *Cluster) SocketDir() string { return filepath.Join(c.Dir, "run") }
 // LogFile is the server log written by pg_ctl.
 func (c *Cluster) LogFile() string { return filepath.Join(c.Dir, "postgres.log") }
 
-// Initialized reports whether initdb has completed in DataDir.
+// Initialized reports whether initdb has completed in DataDir: our include
+// line is appended to postgresql.conf only after initdb succeeded, so an
+// initdb that was interrupted (Ctrl-C on the first run) is recognised and redone.
 func (c *Cluster) Initialized() bool {
-	_, err := os.Stat(filepath.Join(c.DataDir(), "PG_VERSION"))
-	return err == nil
+	b, err := os.ReadFile(filepath.Join(c.DataDir(), "postgresql.conf"))
+	return err == nil && strings.Contains(string(b), includeLine)
 }
 
 // Prepare creates Dir (0700) and the socket directory, hands them to RunAs,
@@ -280,7 +285,8 @@ func (c *Cluster) Init(ctx context.Context) (bool, error) {
 	if c.Initialized() {
 		return false, c.writeConf()
 	}
-	// A half-finished initdb leaves a non-empty directory initdb refuses; it holds no data.
+	// Without our include line, DataDir is what an interrupted initdb left behind (it
+	// holds no data, and initdb refuses a non-empty directory).
 	if err := os.RemoveAll(c.DataDir()); err != nil {
 		return false, fmt.Errorf("pgcluster: remove incomplete %s: %w", c.DataDir(), err)
 	}
@@ -299,7 +305,7 @@ func (c *Cluster) Init(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("pgcluster: %w", err)
 	}
-	_, err = fmt.Fprintf(f, "\n# Settings of hictl dev up (local development only).\ninclude_if_exists '%s'\n", confFile)
+	_, err = fmt.Fprintf(f, "\n# Settings of hictl dev up (local development only).\n%s\n", includeLine)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -414,7 +420,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	}
 	out, err := c.pg(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", c.DataDir(), "-l", c.LogFile())
 	if err != nil {
-		return fmt.Errorf("pgcluster: pg_ctl start (port %d): %w\n%s\n%s", c.Port, err, out, tail(c.LogFile(), 20))
+		return fmt.Errorf("pgcluster: pg_ctl start on port %d (set HASHINSIGHT_PG_PORT if it is taken): %w\n%s\n%s", c.Port, err, out, tail(c.LogFile(), 20))
 	}
 	return nil
 }
@@ -533,7 +539,9 @@ func (c *Cluster) Command(ctx context.Context, name string, args ...string) *exe
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	// Not in our process group: a Ctrl-C in the terminal must not hit pg_ctl mid-start.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// pg_ctl must finish even when ctx is cancelled mid-way (Ctrl-C during start-up).
+	// On cancellation, ask the whole group (runuser and the binary) to stop, so
+	// initdb cleans up after itself; SIGKILL follows after WaitDelay.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }

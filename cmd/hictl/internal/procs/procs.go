@@ -46,11 +46,11 @@ type ExitError struct {
 }
 
 func (e *ExitError) Error() string {
-	how := "exited with status 0"
+	how := "exit status 0"
 	if e.Err != nil {
 		how = e.Err.Error()
 	}
-	return fmt.Sprintf("%s %s unexpectedly", e.Name, how)
+	return fmt.Sprintf("%s exited unexpectedly (%s)", e.Name, how)
 }
 
 func (e *ExitError) Unwrap() error { return e.Err }
