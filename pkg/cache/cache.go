@@ -28,11 +28,14 @@ import (
 
 // Defaults for zero Options fields.
 const (
-	DefaultName              = "default"
-	DefaultL1MaxEntries      = 10_000
-	DefaultL1TTL             = 30 * time.Second
-	DefaultL2TTL             = 5 * time.Minute
-	DefaultOpTimeout         = 50 * time.Millisecond
+	DefaultName         = "default"
+	DefaultL1MaxEntries = 10_000
+	DefaultL1TTL        = 30 * time.Second
+	DefaultL2TTL        = 5 * time.Minute
+	DefaultOpTimeout    = 50 * time.Millisecond
+	// DefaultPingTimeout bounds a PING; it may have to dial a new connection, which a busy machine
+	// does not always manage within DefaultOpTimeout.
+	DefaultPingTimeout       = 500 * time.Millisecond
 	DefaultProbeInterval     = time.Second
 	DefaultMaxPendingDeletes = 10_000
 	// bulkTimeout bounds multi-key Redis work (pending-delete replay, Clear).
@@ -58,6 +61,8 @@ type Options struct {
 	Logger *slog.Logger
 	// OpTimeout bounds each single-key Redis operation, so a slow Redis costs a read at most this.
 	OpTimeout time.Duration
+	// PingTimeout bounds the availability probes (PING); default DefaultPingTimeout.
+	PingTimeout time.Duration
 	// ProbeInterval is the minimum time between PINGs while Redis is marked unavailable.
 	ProbeInterval time.Duration
 	// MaxPendingDeletes caps the keys remembered for replay while Redis is down; past it, the whole
@@ -73,6 +78,7 @@ type Cache struct {
 	l1            *lru
 	l2TTL         time.Duration
 	opTimeout     time.Duration
+	pingTimeout   time.Duration
 	probeInterval time.Duration
 	maxPending    int
 	logger        *slog.Logger
@@ -124,6 +130,9 @@ func New(opts Options) *Cache {
 	if opts.OpTimeout <= 0 {
 		opts.OpTimeout = DefaultOpTimeout
 	}
+	if opts.PingTimeout <= 0 {
+		opts.PingTimeout = max(DefaultPingTimeout, opts.OpTimeout)
+	}
 	if opts.ProbeInterval <= 0 {
 		opts.ProbeInterval = DefaultProbeInterval
 	}
@@ -137,6 +146,7 @@ func New(opts Options) *Cache {
 		l1:            newLRU(opts.L1MaxEntries, opts.L1TTL),
 		l2TTL:         opts.L2TTL,
 		opTimeout:     opts.OpTimeout,
+		pingTimeout:   opts.PingTimeout,
 		probeInterval: opts.ProbeInterval,
 		maxPending:    opts.MaxPendingDeletes,
 		logger:        opts.Logger.With(slog.String("cache", opts.Name)),

@@ -51,7 +51,7 @@ func (c *Cache) probe(ctx context.Context, force bool) error {
 }
 
 func (c *Cache) ping(ctx context.Context) error {
-	pctx, cancel := context.WithTimeout(ctx, c.opTimeout)
+	pctx, cancel := context.WithTimeout(ctx, c.pingTimeout)
 	defer cancel()
 	if err := c.rdb.Ping(pctx).Err(); err != nil {
 		c.l2Failed(ctx, err)

@@ -5,16 +5,46 @@
 // A service's main stays short and shows its own wiring: it names its Spec and registers its gRPC
 // implementation in the Register callback, which receives the Runtime (database pool, cache backend,
 // logger, server) to build its store → domain → grpcapi layers from.
+//
+// # Authentication
+//
+// Every server authenticates the user behind each call with a pkg/authn.Authenticator (passed to
+// grpcserver as Config.Principal): access tokens (JWTs) are verified locally, API keys and collector
+// tokens are resolved, permissions declared on the RPC are enforced and the principal is put in the
+// handler's context (authn.FromContext). Where the keys and the resolution come from:
+//
+//   - Every service but auth calls auth over mTLS at AUTH_GRPC_ADDR (default 127.0.0.1:7001,
+//     server identity svc/auth): GetSigningKeys for the token keys (cached, refreshed on an unknown
+//     key id at most once a second) and Authenticate for API keys (answers cached ≤30 s). Nothing
+//     is fetched before the first credential arrives, so a service starts while auth is still down;
+//     until auth answers, credentialed calls get UNAVAILABLE. Denials are logged.
+//   - The auth service answers those questions itself, with no RPC to itself: its Register
+//     callback hands its in-process implementations to the runtime with UseLocalAuthn.
+//
+// The auth service's Register therefore ends like this:
+//
+//	core := … // store → domain
+//	authv1.RegisterAuthServiceServer(rt.GRPC(), grpcapi.New(core))
+//	rt.UseLocalAuthn(service.LocalAuthn{
+//		Keys:     core.SigningKeys, // authn.KeySource: the published public keys
+//		Resolver: core,             // authn.CredentialResolver: hsi_… → principal
+//		Recorder: core.Audit,       // authn.DenialRecorder: permission_denied audit events
+//	})
+//
+// The runtime wraps the in-process checkers exactly like the remote ones (key-set cache,
+// verified-token cache, ≤30 s resolution cache with singleflight), so both paths behave the same.
 package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,17 +53,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hashinsight/platform/pkg/access"
+	"github.com/hashinsight/platform/pkg/authn"
+	"github.com/hashinsight/platform/pkg/authn/token"
 	"github.com/hashinsight/platform/pkg/cache"
 	"github.com/hashinsight/platform/pkg/config"
+	"github.com/hashinsight/platform/pkg/grpcclient"
 	"github.com/hashinsight/platform/pkg/grpcserver"
 	hilog "github.com/hashinsight/platform/pkg/log"
 	"github.com/hashinsight/platform/pkg/mtls"
 	hiotel "github.com/hashinsight/platform/pkg/otel"
 	"github.com/hashinsight/platform/pkg/postgres"
+	authv1 "github.com/hashinsight/platform/proto/hashinsight/auth/v1"
 )
 
 // Version is reported in logs, traces and health; release builds set it with -ldflags -X.
@@ -65,6 +101,9 @@ type Config struct {
 	DrainTimeout time.Duration `env:"SHUTDOWN_DRAIN_TIMEOUT" envDefault:"20s"`
 	// DBHealthInterval is how often the database is pinged to drive the health status.
 	DBHealthInterval time.Duration `env:"DB_HEALTH_INTERVAL" envDefault:"5s"`
+	// AuthGRPCAddr is where the auth service answers GetSigningKeys and Authenticate (mTLS,
+	// identity svc/auth). Unused by auth itself.
+	AuthGRPCAddr string `env:"AUTH_GRPC_ADDR" envDefault:"127.0.0.1:7001"`
 }
 
 // Runtime is what a service's Register callback builds on.
@@ -79,7 +118,24 @@ type Runtime struct {
 	Registry *prometheus.Registry
 	// Migrated is the number of migrations applied at this start (0 on a restart).
 	Migrated int
+
+	local *LocalAuthn // set by UseLocalAuthn during Register
 }
+
+// LocalAuthn are the in-process credential checkers of the service that issues the credentials
+// (auth); see the package documentation.
+type LocalAuthn struct {
+	// Keys are the public keys of the access tokens the service signs. Required.
+	Keys authn.KeySource
+	// Resolver resolves API keys and collector tokens (already checked by apikey.Parse). Required.
+	Resolver authn.CredentialResolver
+	// Recorder is told of permission denials; nil logs them.
+	Recorder authn.DenialRecorder
+}
+
+// UseLocalAuthn makes the server authenticate calls with l instead of calling the auth service.
+// Call it from the Register callback.
+func (rt *Runtime) UseLocalAuthn(l LocalAuthn) { rt.local = &l }
 
 // GRPC is the server to register gRPC implementations on.
 func (rt *Runtime) GRPC() *grpc.Server { return rt.Server.GRPC() }
@@ -213,7 +269,9 @@ func run(ctx context.Context, spec Spec, cfg *Config, logger *slog.Logger, regis
 	if err != nil {
 		return fmt.Errorf("access policy: %w", err)
 	}
+	principal := &lateAuthenticator{}
 	srv, err := grpcserver.New(grpcserver.Config{
+		Principal:    principal,
 		Service:      spec.Name,
 		Addr:         cfg.GRPCAddr,
 		HTTPAddr:     cfg.HTTPAddr,
@@ -235,6 +293,12 @@ func run(ctx context.Context, spec Spec, cfg *Config, logger *slog.Logger, regis
 	if err := register(ctx, rt); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
+	authenticator, closeAuthn, err := newAuthenticator(ctx, rt)
+	if err != nil {
+		return fmt.Errorf("authn: %w", err)
+	}
+	defer closeAuthn()
+	principal.set(authenticator)
 	go watchDatabase(runCtx, rt)
 	if opts.Ready != nil {
 		opts.Ready(rt)
@@ -322,4 +386,63 @@ func (rt *Runtime) setServing(st healthpb.HealthCheckResponse_ServingStatus) {
 	for _, name := range rt.Spec.Services {
 		rt.Server.Health().SetServingStatus(string(name), st)
 	}
+}
+
+// newAuthenticator builds the server's Authenticator: from the in-process checkers handed to
+// UseLocalAuthn, else over an mTLS connection to auth (dialled lazily: nothing is fetched before
+// the first credential). The returned func closes that connection.
+func newAuthenticator(ctx context.Context, rt *Runtime) (*authn.Authenticator, func(), error) {
+	keys, resolver, recorder := authn.KeySource(nil), authn.CredentialResolver(nil), authn.DenialRecorder(nil)
+	closeFn := func() {}
+	if l := rt.local; l != nil {
+		if l.Keys == nil || l.Resolver == nil {
+			return nil, nil, errors.New("UseLocalAuthn: Keys and Resolver are required")
+		}
+		keys, resolver, recorder = l.Keys, l.Resolver, l.Recorder
+		rt.Logger.Info("authn: checking credentials in-process")
+	} else {
+		conn, err := grpcclient.Dial(ctx, rt.Config.AuthGRPCAddr, rt.TLS, mtls.Service("auth"),
+			grpcclient.WithIdempotentMethods(
+				authv1.AuthService_GetSigningKeys_FullMethodName,
+				authv1.AuthService_Authenticate_FullMethodName,
+			),
+			grpcclient.WithDefaultTimeout(authCallTimeout))
+		if err != nil {
+			return nil, nil, fmt.Errorf("dial auth: %w", err)
+		}
+		client := authv1.NewAuthServiceClient(conn)
+		keys, resolver = token.NewAuthKeySource(client), authn.NewRemoteResolver(client)
+		closeFn = func() { _ = conn.Close() }
+		rt.Logger.Info("authn: checking credentials with the auth service", "auth_grpc_addr", rt.Config.AuthGRPCAddr)
+	}
+	if recorder == nil {
+		recorder = authn.LogDenials(rt.Logger)
+	}
+	keySet := token.NewKeySet(keys, token.KeySetOptions{Logger: rt.Logger})
+	return authn.NewAuthenticator(authn.Options{
+		Verifier: token.NewVerifier(keySet, token.VerifierOptions{}),
+		Resolver: authn.NewCachedResolver(resolver, authn.CacheOptions{}),
+		Recorder: recorder,
+		Logger:   rt.Logger,
+	}), closeFn, nil
+}
+
+// authCallTimeout bounds a GetSigningKeys or Authenticate call to auth.
+const authCallTimeout = 5 * time.Second
+
+// lateAuthenticator lets the server be built before Register (which may supply the in-process
+// checkers); the real Authenticator is set before Serve, so no call ever sees it unset.
+type lateAuthenticator struct {
+	a atomic.Pointer[authn.Authenticator]
+}
+
+func (l *lateAuthenticator) set(a *authn.Authenticator) { l.a.Store(a) }
+
+// Authenticate delegates to the Authenticator.
+func (l *lateAuthenticator) Authenticate(ctx context.Context, rule access.Rule, caller mtls.Identity) (context.Context, error) {
+	a := l.a.Load()
+	if a == nil {
+		return ctx, status.Error(codes.Unavailable, "starting")
+	}
+	return a.Authenticate(ctx, rule, caller)
 }

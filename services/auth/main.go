@@ -4,10 +4,17 @@ package main
 import (
 	"os"
 
+	"github.com/hashinsight/platform/pkg/config"
 	"github.com/hashinsight/platform/pkg/service"
 	"github.com/hashinsight/platform/services/auth/internal/app"
 )
 
 func main() {
-	os.Exit(service.Main(app.Spec(), app.Register))
+	// The auth service's own variables (ACCESS_TOKEN_TTL, ...) are read once, here; an invalid
+	// one exits with config.ExitCode (2) before anything starts.
+	cfg, err := app.LoadConfig(nil)
+	if err != nil {
+		os.Exit(config.Exit(err, os.Stderr))
+	}
+	os.Exit(service.Main(app.Spec(), app.Register(cfg)))
 }

@@ -1,8 +1,13 @@
 // Package servicetest starts a service's real wiring (service.Run with its Spec and Register) over
 // loopback mutual TLS against a real, throwaway Postgres database, and checks the guarantees every
 // HashInsight service gives: callers without a certificate, with another CA's certificate or not on
-// a method's allow-list are refused; health and reflection answer; start-up refuses bad
-// configuration naming the variable; a second start applies no migration and changes nothing.
+// a method's allow-list are refused; every method enforces its declared permission (no credential
+// AUTH_001, expired token AUTH_003, missing permission AUTH_002, the right permission passes);
+// health and reflection answer; start-up refuses bad configuration naming the variable; a second
+// start applies no migration and changes nothing.
+//
+// Services other than auth check credentials with a stand-in auth (StartAuth), whose Token and
+// APIKey mint credentials for a service's own tests (tenancy, scopes).
 package servicetest
 
 import (
@@ -26,6 +31,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -33,6 +39,8 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/hashinsight/platform/pkg/access"
+	"github.com/hashinsight/platform/pkg/authn"
+	"github.com/hashinsight/platform/pkg/errcode"
 	"github.com/hashinsight/platform/pkg/grpcclient"
 	"github.com/hashinsight/platform/pkg/mtls"
 	"github.com/hashinsight/platform/pkg/mtls/devca"
@@ -142,24 +150,66 @@ func Environment(t *testing.T, spec service.Spec) (map[string]string, devca.File
 	db := pgtest.NewDatabase(t, pgtest.Options{Schema: spec.Name, Role: true})
 	self := certs.Config(mtls.Service(spec.Name))
 	return map[string]string{
-		"DATABASE_URL":           db.DSN,
-		"SESSION_SECRET":         strings.Repeat("s", 40),
-		"ENCRYPTION_PASSWORD":    strings.Repeat("e", 40),
-		"REDIS_URL":              "memory",
-		"LOG_FORMAT":             "text",
-		"LOG_LEVEL":              "warn",
-		"MTLS_CA_CERT_PATH":      self.CACertPath,
-		"MTLS_SERVER_CERT_PATH":  self.CertPath,
-		"MTLS_SERVER_KEY_PATH":   self.KeyPath,
-		"GRPC_ADDR":              freeAddr(t),
+		"DATABASE_URL":          db.DSN,
+		"SESSION_SECRET":        strings.Repeat("s", 40),
+		"ENCRYPTION_PASSWORD":   strings.Repeat("e", 40),
+		"REDIS_URL":             "memory",
+		"LOG_FORMAT":            "text",
+		"LOG_LEVEL":             "warn",
+		"MTLS_CA_CERT_PATH":     self.CACertPath,
+		"MTLS_SERVER_CERT_PATH": self.CertPath,
+		"MTLS_SERVER_KEY_PATH":  self.KeyPath,
+		"GRPC_ADDR":             freeAddr(t),
+		// Nothing listens here unless the test starts one (StartAuth): tests never reach a real auth.
+		"AUTH_GRPC_ADDR":         freeAddr(t),
 		"HTTP_ADDR":              freeAddr(t),
 		"SHUTDOWN_DRAIN_TIMEOUT": "5s",
 	}, certs
 }
 
+// Option adjusts Conformance.
+type Option func(*options)
+
+type options struct {
+	allowEmptyOK map[string]bool
+	env          map[string]string
+}
+
+// AllowEmptySuccess lists full method names ("/hashinsight.auth.v1.AuthService/GetSigningKeys")
+// that may answer OK to an empty request from an allowed caller, because an empty request is a
+// complete, meaningful one for them. Every other method must still refuse it.
+func AllowEmptySuccess(methods ...string) Option {
+	return func(o *options) {
+		for _, m := range methods {
+			o.allowEmptyOK[m] = true
+		}
+	}
+}
+
+// WithEnv adds (or overrides) environment variables of the service under test, e.g. a file path
+// that must point into the test's temporary directory.
+func WithEnv(env map[string]string) Option {
+	return func(o *options) {
+		for k, v := range env {
+			o.env[k] = v
+		}
+	}
+}
+
 // Conformance runs every platform check against spec and register.
-func Conformance(t *testing.T, spec service.Spec, register service.RegisterFunc) {
+func Conformance(t *testing.T, spec service.Spec, register service.RegisterFunc, opts ...Option) {
+	o := options{allowEmptyOK: map[string]bool{}, env: map[string]string{}}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	env, certs := Environment(t, spec)
+	for k, v := range o.env {
+		env[k] = v
+	}
+	var auth *Auth
+	if spec.Name != "auth" { // auth checks credentials in-process
+		auth = StartAuth(t, certs, env["AUTH_GRPC_ADDR"])
+	}
 
 	t.Run("config errors name the variable", func(t *testing.T) { checkConfigErrors(t, spec, register, env) })
 
@@ -172,7 +222,8 @@ func Conformance(t *testing.T, spec service.Spec, register service.RegisterFunc)
 
 	t.Run("refuses a client without a certificate", func(t *testing.T) { checkNoCertificate(t, h) })
 	t.Run("refuses a certificate from another CA", func(t *testing.T) { checkOtherCA(t, h) })
-	t.Run("allow-lists every method", func(t *testing.T) { checkAllowLists(t, h) })
+	t.Run("allow-lists every method", func(t *testing.T) { checkAllowLists(t, h, o.allowEmptyOK) })
+	t.Run("authenticates every method", func(t *testing.T) { checkAuthentication(t, h, auth) })
 	t.Run("health and reflection", func(t *testing.T) { checkHealthAndReflection(t, h) })
 	t.Run("metrics", func(t *testing.T) { checkMetrics(t, h) })
 
@@ -279,7 +330,7 @@ func expectRefused(t *testing.T, conn *grpc.ClientConn) {
 	}
 }
 
-func checkAllowLists(t *testing.T, h *Harness) {
+func checkAllowLists(t *testing.T, h *Harness, allowEmptyOK map[string]bool) {
 	policy, err := access.Load(h.Spec.Services...)
 	if err != nil {
 		t.Fatal(err)
@@ -316,8 +367,87 @@ func checkAllowLists(t *testing.T, h *Harness) {
 			if code == codes.PermissionDenied || code == codes.Unavailable {
 				t.Errorf("caller %s on the allow-list %v got %v", allowed, rule.Callers, code)
 			}
-			if code == codes.OK {
+			if code == codes.OK && !allowEmptyOK[full] {
 				t.Errorf("an empty request to %s succeeded; nothing is built yet that could answer it", full)
+			}
+		})
+	}
+}
+
+// checkAuthentication calls every method with each kind of credential. With auth nil (the auth
+// service itself, whose keys the harness cannot sign with) only the no-credential case is checked.
+func checkAuthentication(t *testing.T, h *Harness, auth *Auth) {
+	policy, err := access.Load(h.Spec.Services...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := map[mtls.Identity]*grpc.ClientConn{}
+	conn := func(id mtls.Identity) *grpc.ClientConn {
+		if c, ok := conns[id]; ok {
+			return c
+		}
+		c := h.Dial(id)
+		conns[id] = c
+		return c
+	}
+	now := time.Now()
+	user := func(perms []string) *authn.Principal {
+		return &authn.Principal{
+			Kind: authn.KindUser, Subject: "6f1d2c3b-4a59-4e7d-8c1b-2a3f4e5d6c7b", Email: "conformance@example.com",
+			Role: authn.RoleOwner, Permissions: perms, AllCustomers: true,
+		}
+	}
+	without := func(perm string) []string {
+		var out []string
+		for _, p := range authn.AllPermissions() {
+			if p != perm {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	for _, full := range policy.Methods() {
+		rule, _ := policy.Rule(full)
+		md := methodDescriptor(t, full)
+		t.Run(strings.TrimPrefix(full, "/"), func(t *testing.T) {
+			caller, ok := firstMatching(rule.Callers, gateway, intruder, operator)
+			if !ok {
+				t.Fatalf("no harness identity is on the allow-list %v", rule.Callers)
+			}
+			type credCase struct {
+				name, cred string
+				want       errcode.Code // "": must not be an authentication or permission error
+			}
+			var cases []credCase
+			if caller == gateway { // only the edge without a credential is nobody
+				want := errcode.AuthRequired
+				if rule.Public {
+					want = ""
+				}
+				cases = append(cases, credCase{"no credential", "", want})
+			}
+			if auth != nil && !rule.Public {
+				cases = append(cases,
+					credCase{"expired token", auth.Token(t, user(authn.AllPermissions()), now.Add(-time.Hour)), errcode.AuthExpired},
+					credCase{"right permission", auth.Token(t, user([]string{rule.Permission}), now), ""},
+				)
+				if rule.Permission != authn.PermSelf { // every principal holds self
+					cases = append(cases, credCase{"missing permission", auth.Token(t, user(without(rule.Permission)), now), errcode.AuthForbidden})
+				}
+			}
+			for _, c := range cases {
+				ctx := t.Context()
+				if c.cred != "" {
+					ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.cred)
+				}
+				err := invokeErr(ctx, t, conn(caller), full, md)
+				got := errcode.FromError(err)
+				switch {
+				case c.want != "" && got != c.want:
+					t.Errorf("%s as %s: %v (%s), want %s", c.name, caller, status.Code(err), got, c.want)
+				case c.want == "" && (got == errcode.AuthRequired || got == errcode.AuthExpired || got == errcode.AuthForbidden || status.Code(err) == codes.Unavailable):
+					t.Errorf("%s as %s: %v, want no authentication error", c.name, caller, err)
+				}
 			}
 		})
 	}
@@ -384,25 +514,31 @@ func checkMetrics(t *testing.T, h *Harness) {
 // invoke calls method with an empty request and returns the status code.
 func invoke(t *testing.T, conn *grpc.ClientConn, full string, md protoreflect.MethodDescriptor) codes.Code {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	return status.Code(invokeErr(t.Context(), t, conn, full, md))
+}
+
+// invokeErr calls method with an empty request and returns its error (nil for OK).
+func invokeErr(ctx context.Context, t *testing.T, conn *grpc.ClientConn, full string, md protoreflect.MethodDescriptor) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	in, out := dynamicpb.NewMessage(md.Input()), dynamicpb.NewMessage(md.Output())
 	if !md.IsStreamingClient() && !md.IsStreamingServer() {
-		return status.Code(conn.Invoke(ctx, full, in, out))
+		return conn.Invoke(ctx, full, in, out)
 	}
 	desc := &grpc.StreamDesc{ClientStreams: md.IsStreamingClient(), ServerStreams: md.IsStreamingServer()}
 	stream, err := conn.NewStream(ctx, desc, full)
 	if err != nil {
-		return status.Code(err)
+		return err
 	}
 	_ = stream.SendMsg(in) // a refused stream reports its status on RecvMsg
 	_ = stream.CloseSend()
 	for {
 		if err := stream.RecvMsg(out); err != nil {
 			if err == io.EOF {
-				return codes.OK
+				return nil
 			}
-			return status.Code(err)
+			return err
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/hashinsight/platform/cmd/hictl/internal/devmesh"
 	"github.com/hashinsight/platform/cmd/hictl/internal/meshhealth"
@@ -25,11 +26,14 @@ type operatorFlags struct {
 	data, ca, cert, key string
 }
 
-func (f *operatorFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.data, "data", "", dataFlagHelp+"; its certs/ supply the defaults below")
-	cmd.Flags().StringVar(&f.ca, "cacert", "", "CA bundle that signs the servers (default: <data>/certs/ca.crt)")
-	cmd.Flags().StringVar(&f.cert, "cert", "", "operator certificate (default: <data>/certs/operator-dev.crt)")
-	cmd.Flags().StringVar(&f.key, "key", "", "operator key (default: <data>/certs/operator-dev.key)")
+func (f *operatorFlags) register(cmd *cobra.Command) { f.registerOn(cmd.Flags()) }
+
+// registerOn adds the flags to fs (a command's persistent flags for a group).
+func (f *operatorFlags) registerOn(fs *pflag.FlagSet) {
+	fs.StringVar(&f.data, "data", "", dataFlagHelp+"; its certs/ supply the defaults below")
+	fs.StringVar(&f.ca, "cacert", "", "CA bundle that signs the servers (default: <data>/certs/ca.crt)")
+	fs.StringVar(&f.cert, "cert", "", "operator certificate (default: <data>/certs/operator-dev.crt)")
+	fs.StringVar(&f.key, "key", "", "operator key (default: <data>/certs/operator-dev.key)")
 }
 
 // config returns the mtls configuration of the operator certificate.

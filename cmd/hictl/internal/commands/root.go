@@ -1,7 +1,8 @@
 // Package commands is hictl's command tree. Each command group lives in its
-// own file and is attached in NewRoot: dev (certs, up, down) and health
-// today; the operator commands (user, apikey, audit, miners) join them here,
-// sharing the operator-certificate flags and connection helpers in this package.
+// own file and is attached in NewRoot: dev (certs, up, down), health, and the
+// operator commands user, apikey and audit, which call the auth service over
+// gRPC with the operator certificate (authconn.go holds their shared flags,
+// connection, output and error mapping).
 package commands
 
 import (
@@ -32,6 +33,13 @@ type IO struct {
 	Environ []string
 	// Getwd returns the working directory.
 	Getwd func() (string, error)
+	// Stdin is standard input (`user create --password-stdin` reads it); nil
+	// reads as empty.
+	Stdin io.Reader
+	// ReadPassword writes a prompt and reads one line from the terminal
+	// without echo (`user create --password-prompt`); nil means there is no
+	// terminal. See TerminalPassword.
+	ReadPassword PasswordReader
 }
 
 // lookupEnv looks a variable up in Environ.
@@ -66,6 +74,10 @@ func Execute(ctx context.Context, args []string, s IO) int {
 	if errors.As(err, &ue) {
 		return ExitUsage
 	}
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
 	return ExitError
 }
 
@@ -74,15 +86,19 @@ func NewRoot(s IO) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "hictl",
 		Short: "HashInsight operator CLI and local mesh launcher",
-		Long: `hictl operates a HashInsight mesh: it checks the services' health over mutual TLS with an
-operator certificate, and runs the whole mesh locally (hictl dev up, behind make run).`,
+		Long: `hictl operates a HashInsight mesh: it manages users, API keys and the audit log through the
+auth service, checks the services' health over mutual TLS with an operator certificate, and runs
+the whole mesh locally (hictl dev up, behind make run).
+
+Exit status: 0 success, 1 error, 2 usage error (including a request the server rejected as
+invalid), 130 interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(s.Stdout)
 	root.SetErr(s.Stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newDevCmd(s), newHealthCmd(s))
+	root.AddCommand(newDevCmd(s), newHealthCmd(s), newUserCmd(s), newAPIKeyCmd(s), newAuditCmd(s))
 	return root
 }
 

@@ -6,18 +6,15 @@ package meshhealth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/hashinsight/platform/pkg/grpcclient"
+	"github.com/hashinsight/platform/cmd/hictl/internal/opconn"
 	"github.com/hashinsight/platform/pkg/mtls"
 )
 
@@ -25,65 +22,33 @@ import (
 const PollInterval = 100 * time.Millisecond
 
 // Target is one gRPC service to check.
-type Target struct {
-	// Name is the service name; the server must present identity svc/<Name>.
-	Name string
-	// Addr is host:port.
-	Addr string
-}
+type Target = opconn.Target
 
 // Checker holds the operator's certificate and one connection per target.
 type Checker struct {
-	src *mtls.Source
-
-	mu    sync.Mutex
-	conns map[Target]*grpc.ClientConn
+	pool *opconn.Pool
 }
 
 // NewChecker loads the operator's key material.
 func NewChecker(cfg mtls.Config) (*Checker, error) {
-	src, err := mtls.NewSource(cfg, nil)
-	if err != nil {
-		return nil, fmt.Errorf("operator certificate: %w", err)
-	}
-	return &Checker{src: src, conns: map[Target]*grpc.ClientConn{}}, nil
-}
-
-// Identity is the operator identity the checker presents.
-func (c *Checker) Identity() mtls.Identity { return c.src.Identity() }
-
-// Conn returns the (shared) connection to t, dialling it on first use. The
-// connection retries quickly (at most every second) so a service that comes up
-// is seen at once rather than after gRPC's default back-off.
-func (c *Checker) Conn(ctx context.Context, t Target) (*grpc.ClientConn, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cc, ok := c.conns[t]; ok {
-		return cc, nil
-	}
-	cc, err := grpcclient.Dial(ctx, t.Addr, c.src, mtls.Service(t.Name),
-		grpcclient.WithDialOptions(grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-			MinConnectTimeout: 2 * time.Second,
-		})))
+	pool, err := opconn.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	c.conns[t] = cc
-	return cc, nil
+	return &Checker{pool: pool}, nil
+}
+
+// Identity is the operator identity the checker presents.
+func (c *Checker) Identity() mtls.Identity { return c.pool.Identity() }
+
+// Conn returns the (shared) connection to t, dialling it on first use (see
+// opconn.Pool.Conn).
+func (c *Checker) Conn(ctx context.Context, t Target) (*grpc.ClientConn, error) {
+	return c.pool.Conn(ctx, t)
 }
 
 // Close closes every connection.
-func (c *Checker) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var errs []error
-	for t, cc := range c.conns {
-		errs = append(errs, cc.Close())
-		delete(c.conns, t)
-	}
-	return errors.Join(errs...)
-}
+func (c *Checker) Close() error { return c.pool.Close() }
 
 // Check asks t for the overall health of the server (service "").
 func (c *Checker) Check(ctx context.Context, t Target) (healthpb.HealthCheckResponse_ServingStatus, error) {

@@ -2458,7 +2458,7 @@ const file_hashinsight_auth_v1_auth_service_proto_rawDesc = "" +
 	"\x04keys\x18\x01 \x03(\v2\x1f.hashinsight.auth.v1.SigningKeyR\x04keys\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1a\n" +
 	"\baudience\x18\x03 \x01(\tR\baudience\x126\n" +
-	"\tcache_ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bcacheTtl2\xcc\x1a\n" +
+	"\tcache_ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bcacheTtl2\xbe\x1a\n" +
 	"\vAuthService\x12\x8c\x01\n" +
 	"\x05Login\x12!.hashinsight.auth.v1.LoginRequest\x1a\".hashinsight.auth.v1.LoginResponse\"<\x8a\xb5\x18\x1b\x10\x01\x1a\vsvc/gateway\x1a\n" +
 	"operator/*\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/api/v1/auth/login\x12\x94\x01\n" +
@@ -2473,12 +2473,12 @@ const file_hashinsight_auth_v1_auth_service_proto_rawDesc = "" +
 	"\n" +
 	"CreateUser\x12&.hashinsight.auth.v1.CreateUserRequest\x1a'.hashinsight.auth.v1.CreateUserResponse\"B\x8a\xb5\x18&\n" +
 	"\vusers:admin\x1a\vsvc/gateway\x1a\n" +
-	"operator/*\x82\xd3\xe4\x93\x02\x12:\x01*\"\r/api/v1/users\x12\x9b\x01\n" +
-	"\tListUsers\x12%.hashinsight.auth.v1.ListUsersRequest\x1a&.hashinsight.auth.v1.ListUsersResponse\"?\x8a\xb5\x18&\n" +
-	"\vusers:admin\x1a\vsvc/gateway\x1a\n" +
-	"operator/*\x82\xd3\xe4\x93\x02\x0f\x12\r/api/v1/users\x12\xa7\x01\n" +
-	"\aGetUser\x12#.hashinsight.auth.v1.GetUserRequest\x1a$.hashinsight.auth.v1.GetUserResponse\"Q\x8a\xb5\x183\n" +
-	"\vusers:admin\x1a\vsvc/gateway\x1a\n" +
+	"operator/*\x82\xd3\xe4\x93\x02\x12:\x01*\"\r/api/v1/users\x12\x94\x01\n" +
+	"\tListUsers\x12%.hashinsight.auth.v1.ListUsersRequest\x1a&.hashinsight.auth.v1.ListUsersResponse\"8\x8a\xb5\x18\x1f\n" +
+	"\x04self\x1a\vsvc/gateway\x1a\n" +
+	"operator/*\x82\xd3\xe4\x93\x02\x0f\x12\r/api/v1/users\x12\xa0\x01\n" +
+	"\aGetUser\x12#.hashinsight.auth.v1.GetUserRequest\x1a$.hashinsight.auth.v1.GetUserResponse\"J\x8a\xb5\x18,\n" +
+	"\x04self\x1a\vsvc/gateway\x1a\n" +
 	"operator/*\x1a\vsvc/billing\x82\xd3\xe4\x93\x02\x14\x12\x12/api/v1/users/{id}\x12\xb7\x01\n" +
 	"\x0eChangeUserRole\x12*.hashinsight.auth.v1.ChangeUserRoleRequest\x1a+.hashinsight.auth.v1.ChangeUserRoleResponse\"L\x8a\xb5\x18&\n" +
 	"\vusers:admin\x1a\vsvc/gateway\x1a\n" +

@@ -62,9 +62,12 @@ type AuthServiceClient interface {
 	GetMe(ctx context.Context, in *GetMeRequest, opts ...grpc.CallOption) (*GetMeResponse, error)
 	// CreateUser creates a user (owners and admins).
 	CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*CreateUserResponse, error)
-	// ListUsers lists users, ordered by creation time.
+	// ListUsers lists users, ordered by creation time. Without users:admin the
+	// list holds only the caller's own user.
 	ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error)
 	// GetUser returns one user. Billing uses it to check broker assignments.
+	// Without users:admin only the caller's own user exists: any other id
+	// answers NOT_FOUND, never PERMISSION_DENIED.
 	GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*GetUserResponse, error)
 	// ChangeUserRole changes a user's role (and customer binding for clients).
 	// Existing access tokens keep their old claims until they expire (≤15 min);
@@ -334,9 +337,12 @@ type AuthServiceServer interface {
 	GetMe(context.Context, *GetMeRequest) (*GetMeResponse, error)
 	// CreateUser creates a user (owners and admins).
 	CreateUser(context.Context, *CreateUserRequest) (*CreateUserResponse, error)
-	// ListUsers lists users, ordered by creation time.
+	// ListUsers lists users, ordered by creation time. Without users:admin the
+	// list holds only the caller's own user.
 	ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error)
 	// GetUser returns one user. Billing uses it to check broker assignments.
+	// Without users:admin only the caller's own user exists: any other id
+	// answers NOT_FOUND, never PERMISSION_DENIED.
 	GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error)
 	// ChangeUserRole changes a user's role (and customer binding for clients).
 	// Existing access tokens keep their old claims until they expire (≤15 min);

@@ -1,0 +1,194 @@
+// Package password hashes and verifies user passwords with argon2id (RFC 9106) at the OWASP
+// parameters, in the PHC string format, and enforces the password policy.
+//
+// Hashing is deliberately expensive (19 MiB of memory, two passes), so a Hasher lets at most a
+// fixed number of hashes run at once: a flood of logins queues behind that semaphore instead of
+// starving the rest of the process of CPU and memory.
+package password
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/sync/semaphore"
+)
+
+// Policy limits, in characters (Unicode code points).
+const (
+	MinLength = 12
+	MaxLength = 128
+)
+
+// Params are argon2id cost parameters.
+type Params struct {
+	// MemoryKiB is the memory cost in KiB.
+	MemoryKiB uint32
+	// Time is the number of passes.
+	Time uint32
+	// Threads is the degree of parallelism.
+	Threads uint8
+	// SaltLen and KeyLen are in bytes.
+	SaltLen uint32
+	KeyLen  uint32
+}
+
+// OWASP are the OWASP Password Storage Cheat Sheet parameters: m=19 MiB, t=2, p=1, with a
+// 16-byte salt and a 32-byte key.
+var OWASP = Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// DefaultConcurrency is how many hashes a Hasher runs at once by default.
+const DefaultConcurrency = 2
+
+// Errors.
+var (
+	// ErrTooShort and ErrTooLong report a password outside the policy.
+	ErrTooShort = fmt.Errorf("password must be at least %d characters", MinLength)
+	ErrTooLong  = fmt.Errorf("password must be at most %d characters", MaxLength)
+	// ErrInvalidUTF8 reports a password that is not valid UTF-8.
+	ErrInvalidUTF8 = errors.New("password must be valid UTF-8")
+	// ErrMalformedHash reports a stored hash that is not an argon2id PHC string.
+	ErrMalformedHash = errors.New("password: malformed argon2id hash")
+)
+
+// CheckPolicy reports whether pw satisfies the password policy.
+func CheckPolicy(pw string) error {
+	if !utf8.ValidString(pw) {
+		return ErrInvalidUTF8
+	}
+	switch n := utf8.RuneCountInString(pw); {
+	case n < MinLength:
+		return ErrTooShort
+	case n > MaxLength:
+		return ErrTooLong
+	}
+	return nil
+}
+
+// Hasher hashes and verifies passwords, running at most a fixed number of hashes at once.
+// It is safe for concurrent use.
+type Hasher struct {
+	params Params
+	sem    *semaphore.Weighted
+	// dummy is a hash of a random password, verified against when a login names an unknown
+	// account so that the answer takes as long as for a known one.
+	dummy string
+}
+
+// NewHasher returns a Hasher with params running at most concurrency hashes at once
+// (DefaultConcurrency when ≤ 0).
+func NewHasher(params Params, concurrency int) (*Hasher, error) {
+	if concurrency <= 0 {
+		concurrency = DefaultConcurrency
+	}
+	if params.MemoryKiB == 0 || params.Time == 0 || params.Threads == 0 || params.SaltLen < 8 || params.KeyLen < 16 {
+		return nil, errors.New("password: invalid argon2id parameters")
+	}
+	h := &Hasher{params: params, sem: semaphore.NewWeighted(int64(concurrency))}
+	var seed [32]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("password: dummy hash: %w", err)
+	}
+	dummy, err := h.hash(base64.RawStdEncoding.EncodeToString(seed[:]))
+	if err != nil {
+		return nil, err
+	}
+	h.dummy = dummy
+	return h, nil
+}
+
+// Hash returns the PHC string of pw:
+// $argon2id$v=19$m=19456,t=2,p=1$<base64 salt>$<base64 key> (unpadded standard base64).
+// It waits for a hashing slot or for ctx to end.
+func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
+	if err := h.sem.Acquire(ctx, 1); err != nil {
+		return "", fmt.Errorf("password: wait for a hashing slot: %w", err)
+	}
+	defer h.sem.Release(1)
+	return h.hash(pw)
+}
+
+func (h *Hasher) hash(pw string) (string, error) {
+	salt := make([]byte, h.params.SaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("password: salt: %w", err)
+	}
+	key := argon2.IDKey([]byte(pw), salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, h.params.KeyLen)
+	return encode(h.params, salt, key), nil
+}
+
+// Verify reports whether pw matches the PHC string encoded. The parameters are read from encoded,
+// so hashes made with older parameters keep verifying. It waits for a hashing slot or for ctx.
+func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (bool, error) {
+	p, salt, key, err := decode(encoded)
+	if err != nil {
+		return false, err
+	}
+	if err := h.sem.Acquire(ctx, 1); err != nil {
+		return false, fmt.Errorf("password: wait for a hashing slot: %w", err)
+	}
+	defer h.sem.Release(1)
+	got := argon2.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(key)))
+	return subtle.ConstantTimeCompare(got, key) == 1, nil
+}
+
+// VerifyDummy spends the time of one Verify and reports false: used when a login names an
+// account that does not exist, so response times do not reveal which accounts exist.
+func (h *Hasher) VerifyDummy(ctx context.Context, pw string) error {
+	_, err := h.Verify(ctx, pw, h.dummy)
+	return err
+}
+
+// NeedsRehash reports whether encoded was made with parameters other than the Hasher's.
+func (h *Hasher) NeedsRehash(encoded string) bool {
+	p, _, key, err := decode(encoded)
+	if err != nil {
+		return true
+	}
+	return p.MemoryKiB != h.params.MemoryKiB || p.Time != h.params.Time || p.Threads != h.params.Threads ||
+		uint32(len(key)) != h.params.KeyLen
+}
+
+func encode(p Params, salt, key []byte) string {
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Time, p.Threads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// maxMemoryKiB bounds the memory a stored hash may ask for (4 GiB), so a corrupted row cannot
+// make Verify allocate without limit.
+const maxMemoryKiB = 4 * 1024 * 1024
+
+func decode(encoded string) (Params, []byte, []byte, error) {
+	parts := strings.Split(encoded, "$")
+	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, key
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
+		return Params{}, nil, nil, ErrMalformedHash
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return Params{}, nil, nil, ErrMalformedHash
+	}
+	var p Params
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &p.Threads); err != nil {
+		return Params{}, nil, nil, ErrMalformedHash
+	}
+	if p.MemoryKiB == 0 || p.MemoryKiB > maxMemoryKiB || p.Time == 0 || p.Time > 64 || p.Threads == 0 {
+		return Params{}, nil, nil, ErrMalformedHash
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil || len(salt) < 8 {
+		return Params{}, nil, nil, ErrMalformedHash
+	}
+	key, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil || len(key) < 16 || len(key) > 128 {
+		return Params{}, nil, nil, ErrMalformedHash
+	}
+	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))
+	return p, salt, key, nil
+}
