@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -15,14 +16,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
 
 	gwconfig "github.com/hashinsight/platform/gateway/internal/config"
 	"github.com/hashinsight/platform/gateway/internal/edge"
 	"github.com/hashinsight/platform/gateway/internal/health"
 	"github.com/hashinsight/platform/gateway/internal/openapi"
 	"github.com/hashinsight/platform/gateway/internal/ops"
+	"github.com/hashinsight/platform/gateway/internal/ratelimit"
+	"github.com/hashinsight/platform/pkg/access"
 	"github.com/hashinsight/platform/pkg/breaker"
 	"github.com/hashinsight/platform/pkg/cache"
+	"github.com/hashinsight/platform/pkg/grpcclient"
 	"github.com/hashinsight/platform/pkg/metrics"
 	"github.com/hashinsight/platform/pkg/mtls"
 	hiotel "github.com/hashinsight/platform/pkg/otel"
@@ -37,10 +42,15 @@ const (
 	breakerRecoveryTimeout  = 30 * time.Second
 )
 
+// maxResponseBytes caps one backend response message (gRPC's client
+// default is 4 MiB). Lists are paginated, so this is generous.
+const maxResponseBytes = 32 << 20
+
 // Paths of the gateway's own endpoints.
 const (
 	pathHealth         = "/health"
 	pathHealthDetailed = "/health/detailed"
+	pathMetrics        = "/metrics"
 )
 
 // gateway is the wired process: everything build creates and close releases.
@@ -62,11 +72,11 @@ type gateway struct {
 // build wires the gateway. Nothing connects yet: backends, Postgres and
 // Redis are dialed lazily, so a dependency that is down shows up in
 // /health/detailed and as 503s, never as a failed start.
-func build(ctx context.Context, cfg gwconfig.Config, logger *slog.Logger) (gw *gateway, err error) {
-	gw = &gateway{cfg: cfg, logger: logger}
+func build(ctx context.Context, cfg gwconfig.Config, logger *slog.Logger) (_ *gateway, err error) {
+	gw := &gateway{cfg: cfg, logger: logger}
 	defer func() {
 		if err != nil {
-			gw.close()
+			gw.close() // release whatever was built before the failure
 		}
 	}()
 
@@ -137,7 +147,7 @@ func build(ctx context.Context, cfg gwconfig.Config, logger *slog.Logger) (gw *g
 	gw.backends, err = edge.DialBackends(ctx, targets, src, gw.breakers, edge.BreakerSettings{
 		FailureThreshold: breakerFailureThreshold,
 		RecoveryTimeout:  breakerRecoveryTimeout,
-	})
+	}, grpcclient.WithDialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxResponseBytes))))
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +166,15 @@ func build(ctx context.Context, cfg gwconfig.Config, logger *slog.Logger) (gw *g
 		Timeout:         cfg.HealthCheckTimeout,
 	})
 	opsHandlers := ops.New(tracker, gw.breakers, gw.cache)
-	spec, err := openapi.Merge(protoopenapi.Specs())
+	public, err := publicOperations()
+	if err != nil {
+		return nil, err
+	}
+	spec, err := openapi.Merge(protoopenapi.Specs(), openapi.WithPublicOperations(public...))
+	if err != nil {
+		return nil, err
+	}
+	guard, err := gw.guardOptions()
 	if err != nil {
 		return nil, err
 	}
@@ -196,15 +214,78 @@ func build(ctx context.Context, cfg gwconfig.Config, logger *slog.Logger) (gw *g
 		TrustedProxies: trusted,
 		Propagator:     hiotel.Propagator(),
 		Unmetered:      []string{pathHealth, pathHealthDetailed},
+		Guard:          guard,
 	})
 
 	metricsMux := http.NewServeMux()
-	metricsMux.Handle("GET /metrics", promhttp.HandlerFor(gw.registry, promhttp.HandlerOpts{
+	metricsMux.Handle("GET "+pathMetrics, promhttp.HandlerFor(gw.registry, promhttp.HandlerOpts{
 		Registry:          gw.registry,
 		EnableOpenMetrics: true,
 	}))
 	gw.metricsHandler = metricsMux
 	return gw, nil
+}
+
+// guardOptions builds the admission check: malformed credentials are always
+// refused; rate limits apply when RATE_LIMIT_ENABLED, in Redis (shared by
+// every replica) unless REDIS_URL selects memory, with an in-memory fallback
+// while Redis fails.
+func (gw *gateway) guardOptions() (edge.GuardOptions, error) {
+	o := edge.GuardOptions{
+		Exempt: []string{pathHealth, pathHealthDetailed, pathMetrics},
+		Logger: gw.logger,
+	}
+	rl := gw.cfg.RateLimit
+	if !rl.Enabled {
+		gw.logger.Warn("rate limiting disabled (RATE_LIMIT_ENABLED=false)")
+		return o, nil
+	}
+	m, err := ratelimit.NewMetrics(serviceName, gw.registry, edge.ScopeAPIKey, edge.ScopeUser, edge.ScopeIP)
+	if err != nil {
+		return o, err
+	}
+	o.OnReject = m.Rejected
+	mem, err := ratelimit.NewMemory(ratelimit.MemoryOptions{PerMinute: rl.RequestsPerMinute})
+	if err != nil {
+		return o, fmt.Errorf("RATE_LIMIT_REQUESTS_PER_MINUTE: %w", err)
+	}
+	// Refused credentials per client IP: in memory on purpose (see GuardOptions.Failures).
+	if o.Failures, err = ratelimit.NewMemory(ratelimit.MemoryOptions{PerMinute: rl.RequestsPerMinute}); err != nil {
+		return o, fmt.Errorf("RATE_LIMIT_REQUESTS_PER_MINUTE: %w", err)
+	}
+	if gw.redis == nil {
+		o.Limiter = mem
+		return o, nil
+	}
+	shared, err := ratelimit.NewRedis(ratelimit.RedisOptions{Client: gw.redis, PerMinute: rl.RequestsPerMinute})
+	if err != nil {
+		return o, err
+	}
+	o.Limiter = ratelimit.NewFailover(ratelimit.FailoverOptions{
+		Primary:  shared,
+		Fallback: mem,
+		Logger:   gw.logger,
+		OnChange: m.SetDegraded,
+	})
+	return o, nil
+}
+
+// publicOperations lists the OpenAPI operation ids ("AuthService_Login") of
+// the methods whose access declaration says public: they need no credential.
+func publicOperations() ([]string, error) {
+	policy, err := access.Load()
+	if err != nil {
+		return nil, fmt.Errorf("access policy: %w", err)
+	}
+	var ids []string
+	for _, full := range policy.Methods() {
+		if rule, _ := policy.Rule(full); rule.Public {
+			// "/hashinsight.auth.v1.AuthService/Login" → "AuthService_Login"
+			svc, method, _ := strings.Cut(strings.TrimPrefix(full, "/"), "/")
+			ids = append(ids, svc[strings.LastIndex(svc, ".")+1:]+"_"+method)
+		}
+	}
+	return ids, nil
 }
 
 // newDBProbe returns a pool of at most one connection used only to ping

@@ -3,6 +3,42 @@
 // edge collectors' upload routes, health and operations endpoints and the
 // merged OpenAPI document, and exports Prometheus metrics on a separate
 // port.
+//
+// Configuration (besides pkg/config's Common: DATABASE_URL, SESSION_SECRET,
+// ENCRYPTION_PASSWORD, REDIS_URL, MTLS_*, LOG_*, OTEL_*, PROMETHEUS_PORT,
+// SLO_MEASUREMENT_WINDOW): GATEWAY_ADDR (:5000), AUTH_GRPC_ADDR
+// (127.0.0.1:7001), MINING_GRPC_ADDR (:7002), BILLING_GRPC_ADDR (:7003),
+// SLA_GRPC_ADDR (:7004), ANALYTICS_GRPC_ADDR (:7005), MAX_BODY_BYTES (10 MiB),
+// VERSION, GATEWAY_SHUTDOWN_TIMEOUT (30s), GATEWAY_HEALTH_CHECK_TIMEOUT (1s),
+// GATEWAY_TRUSTED_PROXIES, RATE_LIMIT_ENABLED (true),
+// RATE_LIMIT_REQUESTS_PER_MINUTE (60). The MTLS_SERVER_* certificate must carry
+// the identity svc/gateway; each backend must present svc/<name>.
+//
+// Credentials: "Authorization: Bearer <access token or API key>" is forwarded
+// to the services, which verify it. The gateway only refuses, with 401
+// AUTH_001 and without calling a backend, a header that cannot be valid: not
+// "Bearer <x>", or x neither JWT-shaped nor an API key whose format and
+// checksum pass apikey.Parse.
+//
+// Rate limits (RATE_LIMIT_REQUESTS_PER_MINUTE per bucket, refilled
+// continuously): per API key (its public prefix), per user (the token's `sub`,
+// read unverified and used only as a counting key), per client IP for requests
+// without a credential; in Redis (GCRA, shared by every replica) unless
+// REDIS_URL selects memory, and in memory while Redis fails. Over the limit:
+// 429 API_001 with Retry-After; every limited response carries
+// X-RateLimit-Limit and X-RateLimit-Remaining. Refused credentials also spend
+// a per-IP budget of failures (in memory), so inventing keys or tokens is
+// bounded per address. /health and /health/detailed are never limited.
+//
+// Endpoints: every REST route of DESIGN.md §4; POST /api/collector/upload and
+// /api/edge/v1/telemetry/batch (raw gzip body → mining.UploadCollectorBatch);
+// GET /health (liveness), /health/detailed (database, cache, each backend's
+// grpc.health.v1 status; 503 when unhealthy), /api/slo/status,
+// /api/circuit-breakers, /api/cache/stats, /api/cache/memory-stats,
+// /api/performance/coalescing-stats, POST
+// /api/performance/clear-coalescing-cache, GET /openapi.json; /metrics on
+// PROMETHEUS_PORT. The ops endpoints are unauthenticated for now and must be
+// restricted to operators before the gateway is exposed publicly.
 package main
 
 import (

@@ -31,6 +31,7 @@ import (
 
 	gwconfig "github.com/hashinsight/platform/gateway/internal/config"
 	"github.com/hashinsight/platform/pkg/access"
+	"github.com/hashinsight/platform/pkg/authn/apikey"
 	"github.com/hashinsight/platform/pkg/errcode"
 	"github.com/hashinsight/platform/pkg/grpcserver"
 	"github.com/hashinsight/platform/pkg/mtls"
@@ -53,12 +54,14 @@ type fakeAuth struct {
 	mu    sync.Mutex
 	getMe func(ctx context.Context) (*authv1.GetMeResponse, error)
 	md    metadata.MD
+	calls int
 }
 
 func (f *fakeAuth) GetMe(ctx context.Context, _ *authv1.GetMeRequest) (*authv1.GetMeResponse, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	f.mu.Lock()
 	f.md = md
+	f.calls++
 	fn := f.getMe
 	f.mu.Unlock()
 	if fn == nil {
@@ -71,6 +74,12 @@ func (f *fakeAuth) set(fn func(ctx context.Context) (*authv1.GetMeResponse, erro
 	f.mu.Lock()
 	f.getMe = fn
 	f.mu.Unlock()
+}
+
+func (f *fakeAuth) getMeCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }
 
 func (f *fakeAuth) metadata() metadata.MD {
@@ -118,7 +127,7 @@ type backend struct {
 	addr   string
 	health *health.Server
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when the server has stopped
 }
 
 // stop drains the server as SIGTERM would and waits until it is gone.
@@ -128,33 +137,25 @@ func (b *backend) stop() {
 }
 
 // startBackend serves with identity id's certificate on a loopback port.
-// register adds the service implementation (nil: health only).
-func startBackend(t *testing.T, files devca.Files, name string, id mtls.Identity, register func(*grpc.Server) protoreflect.FullName) *backend {
+// svc names the service register adds (empty: health only); its access
+// policy comes from the proto options, as in the real services.
+func startBackend(t *testing.T, files devca.Files, name string, id mtls.Identity, svc protoreflect.FullName, register func(*grpc.Server)) *backend {
 	t.Helper()
 	src, err := mtls.NewSource(files.Config(id), quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := grpcserver.New(grpcserver.Config{
-		Service: name,
-		TLS:     src.ServerTLS(),
-		Logger:  quietLogger(),
-		Policy:  access.NewPolicy(nil),
-	})
+	policy := access.NewPolicy(nil)
+	if svc != "" {
+		if policy, err = access.Load(svc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := grpcserver.New(grpcserver.Config{Service: name, TLS: src.ServerTLS(), Logger: quietLogger(), Policy: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if register != nil {
-		svc := register(srv.GRPC())
-		policy, err := access.Load(svc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Rebuild with the service's real policy now that its name is known.
-		srv, err = grpcserver.New(grpcserver.Config{Service: name, TLS: src.ServerTLS(), Logger: quietLogger(), Policy: policy})
-		if err != nil {
-			t.Fatal(err)
-		}
 		register(srv.GRPC())
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -162,13 +163,15 @@ func startBackend(t *testing.T, files devca.Files, name string, id mtls.Identity
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &backend{name: name, addr: lis.Addr().String(), health: srv.Health(), cancel: cancel, done: make(chan error, 1)}
-	go func() { b.done <- srv.ServeListener(ctx, lis, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		<-b.done
-	})
-	// ServeListener marks the server SERVING before accepting.
+	b := &backend{name: name, addr: lis.Addr().String(), health: srv.Health(), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		if err := srv.ServeListener(ctx, lis, nil); err != nil {
+			t.Errorf("backend %s: %v", name, err)
+		}
+	}()
+	t.Cleanup(b.stop)
+	// ServeListener marks the server SERVING before it accepts calls.
 	eventually(t, 5*time.Second, func() (bool, string) {
 		resp, err := srv.Health().Check(context.Background(), &healthpb.HealthCheckRequest{})
 		return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING, "not serving yet"
@@ -183,6 +186,7 @@ type mesh struct {
 	backends map[string]*backend
 	auth     *fakeAuth
 	mining   *fakeMining
+	env      map[string]string // the gateway's environment
 }
 
 type meshOptions struct {
@@ -208,20 +212,19 @@ func newMesh(t *testing.T, o meshOptions) *mesh {
 		if o.identities[name] != (mtls.Identity{}) {
 			id = o.identities[name]
 		}
-		var reg func(*grpc.Server) protoreflect.FullName
+		var (
+			svc protoreflect.FullName
+			reg func(*grpc.Server)
+		)
 		switch name {
 		case "auth":
-			reg = func(s *grpc.Server) protoreflect.FullName {
-				authv1.RegisterAuthServiceServer(s, m.auth)
-				return protoreflect.FullName(authv1.AuthService_ServiceDesc.ServiceName)
-			}
+			svc = protoreflect.FullName(authv1.AuthService_ServiceDesc.ServiceName)
+			reg = func(s *grpc.Server) { authv1.RegisterAuthServiceServer(s, m.auth) }
 		case "mining":
-			reg = func(s *grpc.Server) protoreflect.FullName {
-				miningv1.RegisterMiningServiceServer(s, m.mining)
-				return protoreflect.FullName(miningv1.MiningService_ServiceDesc.ServiceName)
-			}
+			svc = protoreflect.FullName(miningv1.MiningService_ServiceDesc.ServiceName)
+			reg = func(s *grpc.Server) { miningv1.RegisterMiningServiceServer(s, m.mining) }
 		}
-		m.backends[name] = startBackend(t, files, name, id, reg)
+		m.backends[name] = startBackend(t, files, name, id, svc, reg)
 	}
 	gwLeaf := files.Leaves[mtls.Service("gateway")]
 	env := map[string]string{
@@ -243,21 +246,29 @@ func newMesh(t *testing.T, o meshOptions) *mesh {
 	for k, v := range o.env {
 		env[k] = v
 	}
-	cfg, err := gwconfig.LoadFrom(env)
+	m.env = env
+	m.gw, m.server = m.replica(t, quietLogger())
+	return m
+}
+
+// replica builds another gateway with the mesh's configuration (another
+// replica behind the same load balancer) and serves it.
+func (m *mesh) replica(t *testing.T, logger *slog.Logger) (*gateway, *httptest.Server) {
+	t.Helper()
+	cfg, err := gwconfig.LoadFrom(m.env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	gw, err := build(ctx, cfg, quietLogger())
+	gw, err := build(ctx, cfg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(gw.close)
-	m.gw = gw
-	m.server = httptest.NewServer(gw.handler)
-	t.Cleanup(m.server.Close)
-	return m
+	srv := httptest.NewServer(gw.handler)
+	t.Cleanup(srv.Close)
+	return gw, srv
 }
 
 func (m *mesh) do(t *testing.T, method, path string, body io.Reader, header map[string]string) (*http.Response, []byte) {
@@ -461,10 +472,13 @@ func mustRetry(t *testing.T, st *status.Status, d time.Duration) error {
 	return withRetryInfo(st, d)
 }
 
+// testJWT is JWT-shaped (the edge checks the shape only; services verify).
+const testJWT = "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1LTEifQ.c2lnbmF0dXJl"
+
 func TestForwardedMetadata(t *testing.T) {
 	m := newMesh(t, meshOptions{})
 	resp, body := m.do(t, http.MethodGet, "/api/v1/auth/me", nil, map[string]string{
-		"Authorization":          "Bearer tok-123",
+		"Authorization":          "Bearer " + testJWT,
 		"X-Request-ID":           "req-abc",
 		"X-Forwarded-For":        "6.6.6.6", // not trusted: ignored
 		"Traceparent":            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
@@ -482,7 +496,7 @@ func TestForwardedMetadata(t *testing.T) {
 	}
 	md := m.auth.metadata()
 	want := map[string]string{
-		"authorization":   "Bearer tok-123",
+		"authorization":   "Bearer " + testJWT,
 		"x-request-id":    "req-abc",
 		"x-forwarded-for": "127.0.0.1",
 		"x-collector-key": "ck-1",
@@ -509,11 +523,15 @@ func TestCollectorUpload(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	_, _ = zw.Write([]byte(`[{"miner_id":"S19-1","timestamp":"2026-11-24T20:41:51.795363","online":true,"hashrate_ghs":95000}]`))
 	_ = zw.Close()
+	token, _, err := apikey.Generate("dev", apikey.KindCollector)
+	if err != nil {
+		t.Fatal(err)
+	}
 	headers := map[string]string{
 		"Content-Type":     "application/octet-stream",
 		"Content-Encoding": "gzip",
 		"X-Collector-Key":  "site-token",
-		"Authorization":    "Bearer site-token",
+		"Authorization":    "Bearer " + token,
 		"X-Site-ID":        "site-7",
 		"X-Device-ID":      "dev-1",
 		"X-Zone-ID":        "",
@@ -542,7 +560,7 @@ func TestCollectorUpload(t *testing.T) {
 			if v := md.Get("x-collector-key"); len(v) != 1 || v[0] != "site-token" {
 				t.Errorf("x-collector-key = %v", v)
 			}
-			if v := md.Get("authorization"); len(v) != 1 || v[0] != "Bearer site-token" {
+			if v := md.Get("authorization"); len(v) != 1 || v[0] != "Bearer "+token {
 				t.Errorf("authorization = %v", v)
 			}
 		})
@@ -933,5 +951,30 @@ func TestHealthCacheWithRedis(t *testing.T) {
 	_, body = m.do(t, http.MethodGet, "/api/cache/stats", nil, nil)
 	if cs := decode[map[string]any](t, body); cs["cache_type"] != "memory" {
 		t.Errorf("cache stats after outage = %s", body)
+	}
+}
+
+func TestGatewayNeedsItsOwnIdentity(t *testing.T) {
+	files, err := devca.Ensure(t.TempDir(), meshIdentities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := files.Leaves[mtls.Service("auth")] // not svc/gateway
+	cfg, err := gwconfig.LoadFrom(map[string]string{
+		"DATABASE_URL":          "postgres://u:p@127.0.0.1:1/db",
+		"SESSION_SECRET":        testSecret,
+		"ENCRYPTION_PASSWORD":   testSecret,
+		"REDIS_URL":             "memory",
+		"MTLS_CA_CERT_PATH":     files.CACert,
+		"MTLS_SERVER_CERT_PATH": leaf.Cert,
+		"MTLS_SERVER_KEY_PATH":  leaf.Key,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := build(ctx, cfg, quietLogger()); err == nil || !strings.Contains(err.Error(), `want "svc/gateway"`) {
+		t.Fatalf("build = %v, want an identity error", err)
 	}
 }

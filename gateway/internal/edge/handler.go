@@ -94,12 +94,16 @@ type HandlerOptions struct {
 	// Unmetered paths are served without request metrics (health probes, so
 	// that they neither dominate nor distort the SLOs).
 	Unmetered []string
+	// Guard is the admission check: malformed credentials and rate limits
+	// (see WithGuard).
+	Guard GuardOptions
 }
 
 // Handler wraps the router in the gateway's middleware, outermost first:
 // tracing (otelhttp, W3C propagation) → security headers → request id and
 // client IP → access log → metrics/SLO → panic recovery → Grpc-Timeout
-// removal → body limit → router.
+// removal → admission (malformed credentials, rate limits) → body limit →
+// router.
 func Handler(router http.Handler, o HandlerOptions) http.Handler {
 	metered := o.Metrics.HTTPMiddleware
 	unmetered := make(map[string]bool, len(o.Unmetered))
@@ -123,6 +127,7 @@ func Handler(router http.Handler, o HandlerOptions) http.Handler {
 		withMetrics,
 		WithRecovery(o.Logger),
 		withoutClientTimeouts,
+		WithGuard(o.Guard),
 		WithBodyLimit(o.MaxBodyBytes),
 	)
 	opts := []otelhttp.Option{

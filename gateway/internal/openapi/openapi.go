@@ -32,13 +32,49 @@ type document struct {
 	Security            []map[string][]string                 `json:"security,omitempty"`
 }
 
+// SecurityScheme is the name of the bearer security definition: the
+// Authorization header carrying "Bearer <access token or API key>".
+const SecurityScheme = "bearer"
+
+// bearerDefinition is the Swagger 2.0 security definition of SecurityScheme.
+// Swagger 2.0 has no bearer type; an apiKey in the Authorization header is
+// the standard rendering.
+var bearerDefinition = json.RawMessage(`{"type":"apiKey","name":"Authorization","in":"header",` +
+	`"description":"\"Bearer <access token>\" (from POST /api/v1/auth/login) or \"Bearer <API key>\" (hsi_<env>_key_…)."}`)
+
+// Option configures Merge.
+type Option func(*options)
+
+type options struct {
+	public map[string]bool
+}
+
+// WithPublicOperations names the operations (operationId, e.g.
+// "AuthService_Login") that need no credential: they get an empty security
+// requirement, overriding the document-wide bearer requirement.
+func WithPublicOperations(ids ...string) Option {
+	return func(o *options) {
+		for _, id := range ids {
+			o.public[id] = true
+		}
+	}
+}
+
 // Merge combines Swagger 2.0 documents keyed by service name into one
 // document: the union of paths (per HTTP method) and definitions, tags,
 // consumes, produces and security definitions. The same path+method or the
 // same definition name with different content in two documents is an error,
 // because silently picking one would publish a wrong contract. Services are
 // merged in name order so the output is deterministic.
-func Merge(specs map[string][]byte) ([]byte, error) {
+//
+// The merged document always declares the bearer security definition
+// (SecurityScheme) and requires it everywhere except on the operations named
+// by WithPublicOperations.
+func Merge(specs map[string][]byte, opts ...Option) ([]byte, error) {
+	o := options{public: map[string]bool{}}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	out := document{
 		Swagger:             "2.0",
 		Info:                map[string]any{"title": Title, "version": Version},
@@ -65,6 +101,10 @@ func Merge(specs map[string][]byte) ([]byte, error) {
 			}
 			for method, op := range ops {
 				key := method + " " + path
+				op, err := markPublic(op, o.public)
+				if err != nil {
+					return nil, fmt.Errorf("openapi: %s of %s: %w", key, svc, err)
+				}
 				if prev, dup := dst[method]; dup && !jsonEqual(prev, op) {
 					return nil, fmt.Errorf("openapi: %s is defined by both %s and %s", key, pathOwner[key], svc)
 				}
@@ -92,12 +132,40 @@ func Merge(specs map[string][]byte) ([]byte, error) {
 			out.Security = doc.Security
 		}
 	}
-	if len(out.SecurityDefinitions) == 0 {
-		out.SecurityDefinitions = nil
+	if prev, ok := out.SecurityDefinitions[SecurityScheme]; ok && !jsonEqual(prev, bearerDefinition) {
+		return nil, fmt.Errorf("openapi: a service defines security definition %q differently", SecurityScheme)
+	}
+	out.SecurityDefinitions[SecurityScheme] = bearerDefinition
+	if !slices.ContainsFunc(out.Security, func(req map[string][]string) bool { _, ok := req[SecurityScheme]; return ok }) {
+		out.Security = append(out.Security, map[string][]string{SecurityScheme: {}})
 	}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("openapi: encode merged spec: %w", err)
+	}
+	return b, nil
+}
+
+// markPublic gives a public operation an empty security requirement.
+func markPublic(op json.RawMessage, public map[string]bool) (json.RawMessage, error) {
+	if len(public) == 0 {
+		return op, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(op, &m); err != nil {
+		return nil, fmt.Errorf("parse operation: %w", err)
+	}
+	var id string
+	if raw, ok := m["operationId"]; ok {
+		_ = json.Unmarshal(raw, &id)
+	}
+	if !public[id] {
+		return op, nil
+	}
+	m["security"] = json.RawMessage(`[]`)
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode operation: %w", err)
 	}
 	return b, nil
 }

@@ -121,3 +121,48 @@ func TestMergeDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestMergeBearerSecurity(t *testing.T) {
+	specs := map[string][]byte{
+		"auth": []byte(`{"swagger":"2.0","paths":{
+		  "/api/v1/auth/login":{"post":{"operationId":"AuthService_Login"}},
+		  "/api/v1/auth/me":{"get":{"operationId":"AuthService_GetMe"}}}}`),
+		"mining": []byte(`{"swagger":"2.0","paths":{"/api/v1/miners":{"get":{"operationId":"MiningService_ListMiners"}}}}`),
+	}
+	out, err := Merge(specs, WithPublicOperations("AuthService_Login"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		SecurityDefinitions map[string]map[string]string         `json:"securityDefinitions"`
+		Security            []map[string][]string                `json:"security"`
+		Paths               map[string]map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	b := doc.SecurityDefinitions[SecurityScheme]
+	if b["type"] != "apiKey" || b["in"] != "header" || b["name"] != "Authorization" {
+		t.Errorf("securityDefinitions.bearer = %v", b)
+	}
+	if len(doc.Security) != 1 || doc.Security[0][SecurityScheme] == nil {
+		t.Errorf("security = %v, want [{bearer: []}]", doc.Security)
+	}
+	login := doc.Paths["/api/v1/auth/login"]["post"]
+	if sec, ok := login["security"].([]any); !ok || len(sec) != 0 {
+		t.Errorf("login security = %v, want [] (public)", login["security"])
+	}
+	for _, p := range []string{"/api/v1/auth/me", "/api/v1/miners"} {
+		for _, op := range doc.Paths[p] {
+			if _, ok := op["security"]; ok {
+				t.Errorf("%s overrides the document's security: %v", p, op)
+			}
+		}
+	}
+
+	// A service defining "bearer" differently is a conflict, not silently replaced.
+	specs["x"] = []byte(`{"swagger":"2.0","paths":{},"securityDefinitions":{"bearer":{"type":"basic"}}}`)
+	if _, err := Merge(specs); err == nil || !strings.Contains(err.Error(), `"bearer"`) {
+		t.Errorf("conflicting bearer definition: err = %v", err)
+	}
+}

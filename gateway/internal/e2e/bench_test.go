@@ -1,0 +1,188 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashinsight/platform/gateway/internal/e2e"
+	"github.com/hashinsight/platform/gateway/internal/e2e/loadtest"
+	authv1 "github.com/hashinsight/platform/proto/hashinsight/auth/v1"
+)
+
+// Load benchmarks: the whole platform as processes on this machine, driven open-loop at a fixed
+// rate by the benchmark process. Each runs for a fixed time, not b.N iterations: run them with
+// -benchtime=1x. Knobs (environment): E2E_LOAD_SECONDS (measured seconds per phase, default 10),
+// E2E_LOAD_RATE (API-key requests per second, default 1000), E2E_ME_RATE (GET /me per second
+// under the login flood, default 200), E2E_FLOOD_RATE (bad logins per second, default 1000),
+// E2E_GOGC (GOGC of every process; default the Go default), E2E_REDIS=0 (no Redis: in-memory
+// caches and rate limits).
+//
+//	go test ./gateway/internal/e2e -run '^$' -bench . -benchtime 1x
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// benchMesh runs the platform as production would: Redis for caches and the shared rate
+// limiter (limits on, set high enough that the benchmark's own traffic never reaches them),
+// info-level logs.
+func benchMesh(b *testing.B, gatewayEnv map[string]string) *e2e.Mesh {
+	b.Helper()
+	env := map[string]string{"RATE_LIMIT_REQUESTS_PER_MINUTE": "10000000"}
+	for k, v := range gatewayEnv {
+		env[k] = v
+	}
+	var svcEnv map[string]string
+	if v := os.Getenv("E2E_GOGC"); v != "" { // a GOGC for every process, to study GC's share
+		env["GOGC"], svcEnv = v, map[string]string{"GOGC": v}
+	}
+	redis := os.Getenv("E2E_REDIS") != "0" // E2E_REDIS=0: in-memory caches and limits
+	return startMesh(b, e2e.Options{Redis: redis, LogLevel: "info", GatewayEnv: env, ServiceEnv: svcEnv})
+}
+
+// reportCPU logs each process's CPU time per completed request over the run, and the gateway's as
+// a metric.
+func reportCPU(b *testing.B, m *e2e.Mesh, before map[string]time.Duration, requests int64) {
+	b.Helper()
+	if requests == 0 {
+		return
+	}
+	after := m.CPUTimes()
+	var parts []string
+	for _, name := range append([]string{"gateway"}, e2e.Services()...) {
+		per := (after[name] - before[name]) / time.Duration(requests)
+		parts = append(parts, fmt.Sprintf("%s %dµs", name, per.Microseconds()))
+		if name == "gateway" {
+			b.ReportMetric(float64(per.Microseconds()), "gateway-cpu-µs/req")
+		}
+	}
+	b.Logf("CPU per request: %s", strings.Join(parts, ", "))
+}
+
+func report(b *testing.B, name string, r loadtest.Result) {
+	b.Helper()
+	b.Logf("%s: %s", name, r)
+	prefix := ""
+	if name != "" {
+		prefix = name + "-"
+	}
+	b.ReportMetric(float64(r.P(0.50))/float64(time.Millisecond), prefix+"p50-ms")
+	b.ReportMetric(float64(r.P(0.99))/float64(time.Millisecond), prefix+"p99-ms")
+	b.ReportMetric(r.Achieved, prefix+"req/s")
+}
+
+// BenchmarkGatewayAPIKeyWarm: requests carrying an API key, whose resolution is cached (warm),
+// through the gateway at E2E_LOAD_RATE for E2E_LOAD_SECONDS. Target: p99 ≤ 5 ms at 1,000 req/s.
+// "auth-me" is GET /api/v1/auth/me (resolved in-process by auth); "mining" is GET
+// /api/v1/miners (mining resolves the key through auth's Authenticate, cached ≤30 s).
+func BenchmarkGatewayAPIKeyWarm(b *testing.B) {
+	rate, secs := envInt("E2E_LOAD_RATE", 1000), envInt("E2E_LOAD_SECONDS", 10)
+	m := benchMesh(b, nil)
+	owner := newUser(b, m, authv1.Role_ROLE_OWNER, "")
+	resp := m.Do(b, nil, http.MethodPost, "/api/v1/api-keys", map[string]any{
+		"name": "bench", "permissions": []string{"miners:read"},
+	}, e2e.Bearer(owner.token))
+	if resp.Status != http.StatusOK {
+		b.Fatalf("create API key: %d %s", resp.Status, resp.Body)
+	}
+	key := "Bearer " + decodeField(b, resp.Body, "secret")
+	client := loadtest.NewClient(10 * time.Second)
+
+	for _, target := range []struct{ name, path string }{
+		{"auth-me", "/api/v1/auth/me"},
+		{"mining", "/api/v1/miners"},
+	} {
+		b.Run(target.name, func(b *testing.B) {
+			do := loadtest.HTTPDo(client, func(ctx context.Context, _ int) (*http.Request, error) {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+target.path, nil)
+				if err == nil {
+					req.Header.Set("Authorization", key)
+				}
+				return req, err
+			})
+			// Warm: the key resolution cache, connections, the limiter's bucket.
+			_ = loadtest.Run(context.Background(), loadtest.Config{Rate: rate, Duration: 2 * time.Second}, do)
+			b.ResetTimer()
+			before := m.CPUTimes()
+			r := loadtest.Run(context.Background(), loadtest.Config{Rate: rate, Duration: time.Duration(secs) * time.Second}, do)
+			b.StopTimer()
+			report(b, "", r)
+			reportCPU(b, m, before, r.Completed)
+			if r.Errors > 0 || r.Dropped > 0 {
+				b.Errorf("%d errors, %d dropped", r.Errors, r.Dropped)
+			}
+			for code, n := range r.Statuses {
+				if code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusTooManyRequests || code >= 502 {
+					b.Errorf("%d answers with status %d", n, code)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMeUnderLoginFlood: the p99 of GET /api/v1/auth/me (E2E_ME_RATE per second, a real
+// user's access token) alone, then while bad logins arrive at E2E_FLOOD_RATE per second from
+// many addresses (X-Forwarded-For through a trusted proxy: the gateway's per-IP limit does not
+// stop a distributed flood) for a mix of existing and unknown accounts. Target: the p99 rises by
+// at most 20%.
+func BenchmarkMeUnderLoginFlood(b *testing.B) {
+	meRate, floodRate, secs := envInt("E2E_ME_RATE", 200), envInt("E2E_FLOOD_RATE", 1000), envInt("E2E_LOAD_SECONDS", 10)
+	m := benchMesh(b, map[string]string{"GATEWAY_TRUSTED_PROXIES": "127.0.0.1/32"})
+	owner := newUser(b, m, authv1.Role_ROLE_OWNER, "")
+	victims := []string{owner.email}
+	for range 4 {
+		victims = append(victims, newUser(b, m, authv1.Role_ROLE_CLIENT, e2e.RandomUUID()).email)
+	}
+	client := loadtest.NewClient(30 * time.Second)
+	me := loadtest.HTTPDo(client, func(ctx context.Context, _ int) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+"/api/v1/auth/me", nil)
+		if err == nil {
+			req.Header.Set("Authorization", "Bearer "+owner.token)
+		}
+		return req, err
+	})
+	flood := loadtest.HTTPDo(client, func(ctx context.Context, i int) (*http.Request, error) {
+		// Half the attempts target real accounts, half unknown ones; every one from its own
+		// address in 10.0.0.0/8 and with its own wrong password.
+		email := victims[i%len(victims)]
+		if i%2 == 1 {
+			email = fmt.Sprintf("nobody-%d@e2e.test", i)
+		}
+		body := fmt.Sprintf(`{"email":%q,"password":"wrong-%d"}`, email, i)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.URL+"/api/v1/auth/login", strings.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", (i>>16)&255, (i>>8)&255, i&255))
+		}
+		return req, err
+	})
+	phase := time.Duration(secs) * time.Second
+
+	_ = loadtest.Run(context.Background(), loadtest.Config{Rate: meRate, Duration: 2 * time.Second}, me) // warm
+	b.ResetTimer()
+	alone := loadtest.Run(context.Background(), loadtest.Config{Rate: meRate, Duration: phase}, me)
+	floodDone := make(chan loadtest.Result, 1)
+	go func() {
+		floodDone <- loadtest.Run(context.Background(), loadtest.Config{Rate: floodRate, Duration: phase}, flood)
+	}()
+	under := loadtest.Run(context.Background(), loadtest.Config{Rate: meRate, Duration: phase}, me)
+	floodRes := <-floodDone
+	b.StopTimer()
+	report(b, "me-alone", alone)
+	report(b, "me-flood", under)
+	b.Logf("bad logins: %s", floodRes)
+	rise := float64(under.P(0.99))/float64(alone.P(0.99)) - 1
+	b.ReportMetric(rise*100, "p99-rise-%")
+	if under.Errors > 0 || under.Statuses[http.StatusOK] != under.Completed {
+		b.Errorf("GET /me under the flood did not always answer 200: %s", under)
+	}
+}

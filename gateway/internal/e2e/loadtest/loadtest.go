@@ -1,0 +1,239 @@
+// Package loadtest drives requests at a fixed rate (open loop) and reports latency percentiles.
+//
+// Open loop means requests are started on schedule whether or not earlier ones have finished, as
+// independent clients would send them; each latency is measured from the request's scheduled
+// start, so a stalled server or a lagging driver shows up in the percentiles instead of silently
+// lowering the offered rate (no coordinated omission). Latencies go to a log-bucketed histogram
+// (≤1% relative error) that concurrent requests record into without locks.
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config is one load run.
+type Config struct {
+	// Rate is the offered load in requests per second.
+	Rate int
+	// Duration is how long requests are started for.
+	Duration time.Duration
+	// MaxInFlight bounds outstanding requests (default 4096); a request due while the bound is
+	// reached is counted in Result.Dropped, not sent.
+	MaxInFlight int
+}
+
+// Do performs request number i and returns the HTTP status (or an error).
+type Do func(ctx context.Context, i int) (status int, err error)
+
+// Result summarises a run.
+type Result struct {
+	Offered   float64 // requests per second scheduled
+	Achieved  float64 // requests per second completed
+	Sent      int64
+	Completed int64
+	Errors    int64 // transport errors
+	Dropped   int64 // not sent: MaxInFlight outstanding
+	Statuses  map[int]int64
+	Hist      *Histogram
+}
+
+// P returns the q-quantile (0 < q ≤ 1) of the completed requests' latencies.
+func (r Result) P(q float64) time.Duration { return r.Hist.Quantile(q) }
+
+// String is a one-line summary: rate, p50/p90/p99/max and the status counts.
+func (r Result) String() string {
+	codes := make([]int, 0, len(r.Statuses))
+	for c := range r.Statuses {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	var st []string
+	for _, c := range codes {
+		st = append(st, fmt.Sprintf("%d×%d", r.Statuses[c], c))
+	}
+	return fmt.Sprintf("offered %.0f/s achieved %.0f/s  p50 %s  p90 %s  p99 %s  max %s  sent %d errors %d dropped %d  [%s]",
+		r.Offered, r.Achieved, ms(r.P(0.50)), ms(r.P(0.90)), ms(r.P(0.99)), ms(r.Hist.Max()),
+		r.Sent, r.Errors, r.Dropped, strings.Join(st, " "))
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
+
+// Run offers cfg.Rate requests per second for cfg.Duration, calling do for each, and waits for
+// the outstanding ones. It returns early (with what completed) when ctx ends.
+func Run(ctx context.Context, cfg Config, do Do) Result {
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 4096
+	}
+	interval := time.Second / time.Duration(cfg.Rate)
+	total := int(cfg.Duration / interval)
+	h := NewHistogram()
+	var (
+		mu       sync.Mutex
+		statuses = map[int]int64{}
+		sent     atomic.Int64
+		done     atomic.Int64
+		errs     atomic.Int64
+		dropped  atomic.Int64
+		wg       sync.WaitGroup
+	)
+	sem := make(chan struct{}, cfg.MaxInFlight)
+	// The schedule is start + i·interval. The timer is set for the next due request; when the
+	// dispatcher wakes late, every request already due goes out at once (and is timed from its
+	// due time).
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	start := time.Now()
+	next := 0
+dispatch:
+	for next < total {
+		select {
+		case <-ctx.Done():
+			break dispatch
+		case <-timer.C:
+		}
+		now := time.Now()
+		for next < total {
+			due := start.Add(time.Duration(next) * interval)
+			if due.After(now) {
+				timer.Reset(due.Sub(now))
+				break
+			}
+			next++
+			select {
+			case sem <- struct{}{}:
+			default:
+				dropped.Add(1)
+				continue
+			}
+			sent.Add(1)
+			i := next - 1
+			wg.Go(func() {
+				defer func() { <-sem }()
+				status, err := do(ctx, i)
+				lat := time.Since(due)
+				if err != nil {
+					errs.Add(1)
+					return
+				}
+				h.Record(lat)
+				done.Add(1)
+				mu.Lock()
+				statuses[status]++
+				mu.Unlock()
+			})
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	return Result{
+		Offered:   float64(cfg.Rate),
+		Achieved:  float64(done.Load()) / elapsed.Seconds(),
+		Sent:      sent.Load(),
+		Completed: done.Load(),
+		Errors:    errs.Load(),
+		Dropped:   dropped.Load(),
+		Statuses:  statuses,
+		Hist:      h,
+	}
+}
+
+// HTTPDo returns a Do that sends the request build(i) returns with client, reads and discards
+// the body, and returns the status.
+func HTTPDo(client *http.Client, build func(ctx context.Context, i int) (*http.Request, error)) Do {
+	return func(ctx context.Context, i int) (int, error) {
+		req, err := build(ctx, i)
+		if err != nil {
+			return 0, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		var buf [4096]byte
+		for {
+			if _, err := resp.Body.Read(buf[:]); err != nil {
+				break
+			}
+		}
+		return resp.StatusCode, nil
+	}
+}
+
+// NewClient returns an HTTP client tuned for load: keep-alive with enough idle connections per
+// host for the concurrency a run reaches, no overall timeout beyond timeout.
+func NewClient(timeout time.Duration) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 2048
+	tr.MaxIdleConnsPerHost = 2048
+	tr.MaxConnsPerHost = 0
+	return &http.Client{Transport: tr, Timeout: timeout}
+}
+
+// Histogram buckets durations logarithmically from 1 µs (growth 1%), concurrently and without
+// locks. Quantiles report a bucket's upper bound: at most 1% above the true value.
+type Histogram struct {
+	counts []atomic.Int64
+	max    atomic.Int64
+	n      atomic.Int64
+}
+
+const (
+	histMin    = float64(time.Microsecond)
+	histGrowth = 1.01
+)
+
+// NewHistogram returns an empty histogram covering 1 µs to about 2 minutes.
+func NewHistogram() *Histogram {
+	n := int(math.Log(float64(2*time.Minute)/histMin)/math.Log(histGrowth)) + 2
+	return &Histogram{counts: make([]atomic.Int64, n)}
+}
+
+// Record adds one observation.
+func (h *Histogram) Record(d time.Duration) {
+	i := 0
+	if f := float64(d); f > histMin {
+		i = int(math.Log(f/histMin)/math.Log(histGrowth)) + 1
+	}
+	i = min(i, len(h.counts)-1)
+	h.counts[i].Add(1)
+	h.n.Add(1)
+	for {
+		cur := h.max.Load()
+		if int64(d) <= cur || h.max.CompareAndSwap(cur, int64(d)) {
+			break
+		}
+	}
+}
+
+// Count is the number of observations.
+func (h *Histogram) Count() int64 { return h.n.Load() }
+
+// Max is the largest observation.
+func (h *Histogram) Max() time.Duration { return time.Duration(h.max.Load()) }
+
+// Quantile returns the q-quantile (0 < q ≤ 1), or 0 without observations.
+func (h *Histogram) Quantile(q float64) time.Duration {
+	n := h.n.Load()
+	if n == 0 {
+		return 0
+	}
+	rank := int64(math.Ceil(q * float64(n)))
+	var seen int64
+	for i := range h.counts {
+		seen += h.counts[i].Load()
+		if seen >= rank {
+			upper := time.Duration(histMin * math.Pow(histGrowth, float64(i)))
+			return min(upper, h.Max())
+		}
+	}
+	return h.Max()
+}
