@@ -77,6 +77,7 @@ type KeySet struct {
 	sleep func(ctx context.Context, d time.Duration) error
 
 	snap atomic.Pointer[keySnapshot]
+	gen  atomic.Uint64 // completed fetches
 	sf   singleflight.Group
 
 	mu          sync.Mutex
@@ -85,6 +86,7 @@ type KeySet struct {
 
 type keySnapshot struct {
 	keys    map[string]ed25519.PublicKey
+	started time.Time // when the fetch that produced it began
 	fetched time.Time
 }
 
@@ -113,6 +115,7 @@ func NewKeySet(src KeySource, opts KeySetOptions) *KeySet {
 // the context's error.
 func (ks *KeySet) Key(ctx context.Context, kid string) (ed25519.PublicKey, error) {
 	now := ks.opts.Now()
+	gen := int64(ks.gen.Load())
 	if snap := ks.snap.Load(); snap != nil {
 		if k, ok := snap.keys[kid]; ok {
 			if now.Sub(snap.fetched) >= ks.opts.MaxAge {
@@ -124,14 +127,14 @@ func (ks *KeySet) Key(ctx context.Context, kid string) (ed25519.PublicKey, error
 	if kid == "" {
 		return nil, fmt.Errorf("%w: %w: empty key id", authn.ErrInvalidCredential, ErrUnknownKey)
 	}
-	fetchStart, err := ks.refresh(ctx)
+	fetchStart, err := ks.refresh(ctx, gen)
 	if err == nil && fetchStart.Before(now) {
 		// We joined a fetch that began before this lookup, so it may predate the key's
 		// publication: fetch once more (still rate-limited).
 		if k, ok := ks.cached(kid); ok {
 			return k, nil
 		}
-		_, err = ks.refresh(ctx)
+		_, err = ks.refresh(ctx, int64(ks.gen.Load()))
 	}
 	if k, ok := ks.cached(kid); ok {
 		return k, nil
@@ -157,7 +160,7 @@ func (ks *KeySet) Keys(ctx context.Context) (map[string]ed25519.PublicKey, error
 	if snap := ks.snap.Load(); snap != nil {
 		return maps.Clone(snap.keys), nil
 	}
-	if _, err := ks.refresh(ctx); err != nil {
+	if _, err := ks.refresh(ctx, anyGeneration); err != nil {
 		return nil, fmt.Errorf("%w: %w: %w", authn.ErrUnavailable, ErrKeysUnavailable, err)
 	}
 	return maps.Clone(ks.snap.Load().keys), nil
@@ -166,7 +169,7 @@ func (ks *KeySet) Keys(ctx context.Context) (map[string]ed25519.PublicKey, error
 // Refresh fetches the set now (subject to MinRefreshInterval), e.g. after the auth service
 // rotated its keys in-process.
 func (ks *KeySet) Refresh(ctx context.Context) error {
-	_, err := ks.refresh(ctx)
+	_, err := ks.refresh(ctx, anyGeneration)
 	return err
 }
 
@@ -179,9 +182,19 @@ func (ks *KeySet) cached(kid string) (ed25519.PublicKey, bool) {
 	return k, ok
 }
 
-// refresh joins or starts a fetch and returns when it began.
-func (ks *KeySet) refresh(ctx context.Context) (time.Time, error) {
-	ch := ks.sf.DoChan("keys", func() (any, error) { return ks.fetch(ctx) })
+// anyGeneration makes refresh fetch whatever fetches completed before.
+const anyGeneration = -1
+
+// refresh joins or starts a fetch and returns when it began. gen is the number of completed fetches
+// the caller saw when its lookup began: when a fetch has completed since, that fetch already answers
+// the caller (it raced with it and missed the flight), so no new fetch is started.
+func (ks *KeySet) refresh(ctx context.Context, gen int64) (time.Time, error) {
+	ch := ks.sf.DoChan("keys", func() (any, error) {
+		if snap := ks.snap.Load(); snap != nil && gen != anyGeneration && int64(ks.gen.Load()) != gen {
+			return snap.started, nil
+		}
+		return ks.fetch(ctx)
+	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {
@@ -234,7 +247,8 @@ func (ks *KeySet) fetch(ctx context.Context) (any, error) {
 			clean[id] = k
 		}
 	}
-	ks.snap.Store(&keySnapshot{keys: clean, fetched: ks.opts.Now()})
+	ks.snap.Store(&keySnapshot{keys: clean, started: start, fetched: ks.opts.Now()})
+	ks.gen.Add(1)
 	return start, nil
 }
 
