@@ -24,7 +24,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,7 +79,7 @@ func FindRepoRoot() (string, error) {
 func Build(ctx context.Context, repoRoot, binDir string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return fmt.Errorf("e2e: the go command is not on PATH: %w", err)
 	}
 	args := []string{"build", "-o", binDir + string(filepath.Separator), "./gateway"}
 	for _, s := range Services() {
