@@ -11,8 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +35,7 @@ import (
 	"github.com/hashinsight/platform/pkg/mtls"
 	"github.com/hashinsight/platform/pkg/mtls/devca"
 	"github.com/hashinsight/platform/pkg/postgres/pgtest"
+	"github.com/hashinsight/platform/pkg/testkit/redistest"
 	authv1 "github.com/hashinsight/platform/proto/hashinsight/auth/v1"
 	miningv1 "github.com/hashinsight/platform/proto/hashinsight/mining/v1"
 )
@@ -891,43 +890,10 @@ func grepLines(text, substr string) string {
 	return strings.Join(out, "\n")
 }
 
-// startRedis runs a throwaway redis-server on a free loopback port and
-// returns its URL and a function that stops it.
+// startRedis runs a throwaway redis-server and returns its URL and a function that stops it.
 func startRedis(t *testing.T) (url string, stop func()) {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not installed")
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := lis.Addr().(*net.TCPAddr).Port
-	_ = lis.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
-	}
-	t.Cleanup(stop)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	eventually(t, 5*time.Second, func() (bool, string) {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err != nil {
-			return false, err.Error()
-		}
-		_ = c.Close()
-		return true, ""
-	})
-	return "redis://" + addr, stop
+	s := redistest.Start(t)
+	return s.URL(), s.Stop
 }
 
 func TestHealthCacheWithRedis(t *testing.T) {
