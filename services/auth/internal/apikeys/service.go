@@ -174,12 +174,7 @@ func (s *Service) List(ctx context.Context, actor Actor, f ListFilter) ([]Key, s
 	if err != nil {
 		return nil, "", fmt.Errorf("apikeys: list: %w", err)
 	}
-	var next string
-	if len(keys) > size {
-		keys = keys[:size]
-		last := keys[size-1]
-		next = encodePageToken(Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
-	}
+	keys, next := trimPage(keys, size, func(k Key) Cursor { return Cursor{CreatedAt: k.CreatedAt, ID: k.ID} })
 	return keys, next, nil
 }
 
@@ -396,13 +391,18 @@ func (s *Service) ListCollectorTokens(ctx context.Context, actor Actor, f TokenF
 	if err != nil {
 		return nil, "", fmt.Errorf("apikeys: list collector tokens: %w", err)
 	}
-	var next string
-	if len(tokens) > size {
-		tokens = tokens[:size]
-		last := tokens[size-1]
-		next = encodePageToken(Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
-	}
+	tokens, next := trimPage(tokens, size, func(t CollectorToken) Cursor { return Cursor{CreatedAt: t.CreatedAt, ID: t.ID} })
 	return tokens, next, nil
+}
+
+// trimPage drops the look-ahead row a store query fetched (limit size+1) and returns the token of
+// the next page, empty on the last page.
+func trimPage[T any](items []T, size int, cursor func(T) Cursor) ([]T, string) {
+	if len(items) <= size {
+		return items, ""
+	}
+	items = items[:size]
+	return items, encodePageToken(cursor(items[size-1]))
 }
 
 // RevokeCollectorToken revokes token id at once. The actor must have created it or hold
