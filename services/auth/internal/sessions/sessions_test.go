@@ -229,8 +229,10 @@ func TestConcurrentRefreshIsReuse(t *testing.T) {
 			t.Errorf("refresh: %v", err)
 		}
 	}
-	if ok != 1 || reuse == 0 {
-		t.Fatalf("%d refreshes won, %d saw reuse; want 1 and at least 1", ok, reuse)
+	// At most one copy may win: it wins outright when it finished before a loser revoked the
+	// family (its new token is then revoked with the family), or is refused when it finished after.
+	if ok > 1 || reuse == 0 {
+		t.Fatalf("%d refreshes won, %d saw reuse; want at most 1 and at least 1", ok, reuse)
 	}
 	for _, tok := range f.store.tokens {
 		if tok.RevokedAt.IsZero() {
