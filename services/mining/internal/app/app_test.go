@@ -11,7 +11,11 @@ func TestMain(m *testing.M) { servicetest.Main(m) }
 
 // TestConformance starts the real binary's wiring over loopback mTLS against a real Postgres and
 // checks the platform guarantees: refused callers, health, reflection, config errors, idempotent
-// migrations and that no RPC answers with invented data.
+// migrations and that no RPC answers an empty request with invented data.
 func TestConformance(t *testing.T) {
-	servicetest.Conformance(t, app.Spec(), app.Register)
+	cfg, err := app.LoadConfig(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	servicetest.Conformance(t, app.Spec(), app.Register(cfg))
 }
