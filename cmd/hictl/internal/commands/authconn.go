@@ -20,6 +20,7 @@ import (
 	"github.com/hashinsight/platform/cmd/hictl/internal/opconn"
 	"github.com/hashinsight/platform/pkg/errcode"
 	"github.com/hashinsight/platform/pkg/grpcclient"
+	"github.com/hashinsight/platform/pkg/ident"
 	authv1 "github.com/hashinsight/platform/proto/hashinsight/auth/v1"
 )
 
@@ -269,34 +270,13 @@ func newGroupCmd(use, short, long string) *cobra.Command {
 	}
 }
 
-// isUUID reports whether s is a canonical 8-4-4-4-12 hex UUID.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // checkUUID is a usage error unless v (named what) is a UUID or, when
 // optional, empty.
 func checkUUID(what, v string, optional bool) error {
 	if v == "" && optional {
 		return nil
 	}
-	if !isUUID(v) {
+	if !ident.IsUUID(v) {
 		return usageError{fmt.Errorf("%s %q is not a UUID", what, v)}
 	}
 	return nil

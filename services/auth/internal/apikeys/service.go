@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashinsight/platform/pkg/authn"
 	"github.com/hashinsight/platform/pkg/authn/apikey"
+	"github.com/hashinsight/platform/pkg/ident"
 )
 
 // DefaultEnv is the credential environment when Options.Env is empty (HASHINSIGHT_ENV default).
@@ -503,7 +504,7 @@ func decodePageToken(tok string) (Cursor, error) {
 		return Cursor{}, bad
 	}
 	micros, id, ok := strings.Cut(rest, ":")
-	if !ok || !validUUID(id) {
+	if !ok || !ident.IsUUID(id) {
 		return Cursor{}, bad
 	}
 	us, err := strconv.ParseInt(micros, 10, 64)
@@ -513,27 +514,5 @@ func decodePageToken(tok string) (Cursor, error) {
 	return Cursor{CreatedAt: time.UnixMicro(us).UTC(), ID: id}, nil
 }
 
-// validUUID reports whether s is a UUID in its canonical 8-4-4-4-12 hex form. Stores use it to
-// answer ErrNotFound for malformed ids without a query.
-func validUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // ValidID reports whether id has the form of a key or token id (a UUID).
-func ValidID(id string) bool { return validUUID(id) }
+func ValidID(id string) bool { return ident.IsUUID(id) }
