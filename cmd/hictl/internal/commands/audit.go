@@ -137,7 +137,7 @@ func newAuditTailCmd(s IO, af *authFlags) *cobra.Command {
 		lines                    int
 		follow                   bool
 		userID, category, action string
-		level, since             string
+		actor, level, since      string
 		interval                 time.Duration
 	)
 	cmd := &cobra.Command{
@@ -150,7 +150,8 @@ user_email, user_role, ip_address, status, details), so the manual's jq queries 
 		Example: `  hictl audit tail -n 100
   hictl audit tail --action login_failed --since 24h
   hictl audit tail --follow --level security | jq .
-  hictl audit tail --user-id 5f0c1d2e-3a4b-4c5d-8e9f-0a1b2c3d4e5f -n 20`,
+  hictl audit tail --user-id 5f0c1d2e-3a4b-4c5d-8e9f-0a1b2c3d4e5f -n 20
+  hictl audit tail --actor operator/alice`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if lines < 0 {
@@ -165,7 +166,7 @@ user_email, user_role, ip_address, status, details), so the manual's jq queries 
 			if err := checkUUID("--user-id", userID, true); err != nil {
 				return err
 			}
-			filter := &authv1.ListAuditEventsRequest{UserId: userID, Category: category, Action: action}
+			filter := &authv1.ListAuditEventsRequest{UserId: userID, Actor: actor, Category: category, Action: action}
 			if level != "" {
 				l, err := parseAuditLevel(level)
 				if err != nil {
@@ -197,6 +198,7 @@ user_email, user_role, ip_address, status, details), so the manual's jq queries 
 	f.IntVarP(&lines, "lines", "n", 100, "number of latest events to print (0 with --follow: only new ones)")
 	f.BoolVarP(&follow, "follow", "f", false, "keep printing new events until interrupted")
 	f.StringVar(&userID, "user-id", "", "only events of this acting user (UUID)")
+	f.StringVar(&actor, "actor", "", "only events of this acting identity as stored: a user id, operator/<name> or svc/<name>")
 	f.StringVar(&category, "category", "", "only this category, e.g. authentication")
 	f.StringVar(&action, "action", "", "only this action (login, login_failed, role_change, ...)")
 	f.StringVar(&level, "level", "", "minimum level: info, warning, security or error")
@@ -220,6 +222,7 @@ func (t auditTail) list(ctx context.Context, pageSize int32, token string) (*aut
 		PageSize:  pageSize,
 		PageToken: token,
 		UserId:    t.filter.GetUserId(),
+		Actor:     t.filter.GetActor(),
 		Category:  t.filter.GetCategory(),
 		Action:    t.filter.GetAction(),
 		Level:     t.filter.GetLevel(),

@@ -19,6 +19,7 @@ type userView struct {
 	DisplayName   string   `json:"display_name,omitempty"`
 	Role          string   `json:"role"`
 	CustomerID    string   `json:"customer_id,omitempty"`
+	CustomerIDs   []string `json:"customer_ids,omitempty"`
 	Permissions   []string `json:"permissions"`
 	Disabled      bool     `json:"disabled"`
 	DisableTime   string   `json:"disable_time,omitempty"`
@@ -38,6 +39,7 @@ func newUserView(u *authv1.User) userView {
 		DisplayName:   u.GetDisplayName(),
 		Role:          roleName(u.GetRole()),
 		CustomerID:    u.GetCustomerId(),
+		CustomerIDs:   u.GetCustomerIds(),
 		Permissions:   perms,
 		Disabled:      u.GetDisabled(),
 		DisableTime:   formatTime(u.GetDisableTime()),
@@ -61,6 +63,9 @@ func printUser(w io.Writer, out outputFlag, headline string, u *authv1.User) err
 	if u.GetCustomerId() != "" {
 		fmt.Fprintf(&b, "Customer ID: %s\n", u.GetCustomerId())
 	}
+	if ids := u.GetCustomerIds(); len(ids) > 0 {
+		fmt.Fprintf(&b, "Customers: %s\n", strings.Join(ids, ", "))
+	}
 	if u.GetDisabled() {
 		fmt.Fprintf(&b, "Disabled: %s\n", orDash(formatTime(u.GetDisableTime())))
 	}
@@ -73,7 +78,7 @@ func newUserCmd(s IO) *cobra.Command {
 		af  authFlags
 		out outputFlag
 	)
-	cmd := newGroupCmd("user", "Manage users: create, list, change role, disable",
+	cmd := newGroupCmd("user", "Manage users: create, list, change role, assign a broker's customers, disable",
 		`user manages HashInsight users through the auth service, over gRPC with the operator
 certificate (hictl acts as operator/<name> with every permission). The first owner of a new
 installation is created this way:
@@ -85,6 +90,7 @@ installation is created this way:
 		newUserCreateCmd(s, &af, &out),
 		newUserListCmd(s, &af, &out),
 		newUserRoleCmd(s, &af, &out),
+		newUserCustomersCmd(s, &af, &out),
 		newUserDisableCmd(s, &af, &out),
 	)
 	return cmd
@@ -319,6 +325,59 @@ issued keep the old role until they expire (at most 15 minutes); refreshes pick 
 	cmd.Flags().StringVar(&role, "role", "", "new role: owner, admin, broker or client (required; --new-role is accepted too)")
 	cmd.Flags().StringVar(&customerID, "customer-id", "", "customer UUID, required for --role client")
 	cmd.Flags().SetNormalizeFunc(aliases(map[string]string{"new-role": "role"}))
+	return cmd
+}
+
+func newUserCustomersCmd(s IO, af *authFlags, out *outputFlag) *cobra.Command {
+	var (
+		customers []string
+		none      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "customers BROKER_USER_ID (--customer CUSTOMER_ID ... | --none)",
+		Short: "Set the customers assigned to a broker",
+		Long: `customers replaces the set of customers assigned to a broker user (its tenant scope) with the
+given ones; --none removes every assignment. Only brokers have assigned customers (a client's
+single customer is set with "user role --role client --customer-id"). Access tokens already
+issued keep the old scope until they expire (at most 15 minutes); the next login or refresh
+carries the new one.`,
+		Example: `  hictl user customers 5f0c1d2e-3a4b-4c5d-8e9f-0a1b2c3d4e5f --customer 0b7e7a34-9c2f-4d55-8f0e-2d1c5b7a9e01 --customer 5f0c8e21-3b6d-4a7e-9c14-8e2f6a0d3b02
+  hictl user customers 5f0c1d2e-3a4b-4c5d-8e9f-0a1b2c3d4e5f --none`,
+		Args: exactArgs(1, "BROKER_USER_ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkUUID("BROKER_USER_ID", args[0], false); err != nil {
+				return err
+			}
+			switch {
+			case none && len(customers) > 0:
+				return usageError{fmt.Errorf("--none and --customer exclude each other")}
+			case !none && len(customers) == 0:
+				return usageError{fmt.Errorf("give the customers with --customer (repeatable), or --none to remove them all")}
+			}
+			for _, id := range customers {
+				if err := checkUUID("--customer", id, false); err != nil {
+					return err
+				}
+			}
+			return withAuth(cmd, s, af, out, func(ctx context.Context, c *authClient) error {
+				ctx, cancel := c.callCtx(ctx)
+				defer cancel()
+				resp, err := c.SetUserCustomers(ctx, &authv1.SetUserCustomersRequest{Id: args[0], CustomerIds: customers})
+				if err != nil {
+					return c.wrap("set customers", err)
+				}
+				if err := printUser(cmd.OutOrStdout(), *out, "User customers set", resp.GetUser()); err != nil || out.json() {
+					return err
+				}
+				if len(resp.GetUser().GetCustomerIds()) == 0 {
+					_, err = io.WriteString(cmd.OutOrStdout(), "Customers: -\n")
+				}
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringArrayVar(&customers, "customer", nil, "customer UUID assigned to the broker (repeatable)")
+	cmd.Flags().BoolVar(&none, "none", false, "remove every assigned customer")
 	return cmd
 }
 

@@ -287,6 +287,9 @@ type User struct {
 	LastLoginTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_login_time,json=lastLoginTime,proto3" json:"last_login_time,omitempty"`
 	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Customers (billing.v1.Customer ids) assigned to a ROLE_BROKER user (see
+	// SetUserCustomers); empty for every other role.
+	CustomerIds   []string `protobuf:"bytes,12,rep,name=customer_ids,json=customerIds,proto3" json:"customer_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -394,6 +397,13 @@ func (x *User) GetCreateTime() *timestamppb.Timestamp {
 func (x *User) GetUpdateTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *User) GetCustomerIds() []string {
+	if x != nil {
+		return x.CustomerIds
 	}
 	return nil
 }
@@ -1147,7 +1157,7 @@ var File_hashinsight_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_hashinsight_auth_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x1ehashinsight/auth/v1/auth.proto\x12\x13hashinsight.auth.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xda\x03\n" +
+	"\x1ehashinsight/auth/v1/auth.proto\x12\x13hashinsight.auth.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x03\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12!\n" +
@@ -1163,7 +1173,8 @@ const file_hashinsight_auth_v1_auth_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xc7\x03\n" +
+	"updateTime\x12!\n" +
+	"\fcustomer_ids\x18\f \x03(\tR\vcustomerIds\"\xc7\x03\n" +
 	"\tPrincipal\x126\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\".hashinsight.auth.v1.PrincipalKindR\x04kind\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x14\n" +

@@ -866,6 +866,106 @@ func (x *ChangeUserRoleResponse) GetUser() *User {
 	return nil
 }
 
+// SetUserCustomersRequest is the input of SetUserCustomers.
+type SetUserCustomersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The complete set of customers (billing.v1.Customer ids) assigned to the
+	// broker; empty removes every assignment.
+	CustomerIds   []string `protobuf:"bytes,2,rep,name=customer_ids,json=customerIds,proto3" json:"customer_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetUserCustomersRequest) Reset() {
+	*x = SetUserCustomersRequest{}
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetUserCustomersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetUserCustomersRequest) ProtoMessage() {}
+
+func (x *SetUserCustomersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetUserCustomersRequest.ProtoReflect.Descriptor instead.
+func (*SetUserCustomersRequest) Descriptor() ([]byte, []int) {
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SetUserCustomersRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SetUserCustomersRequest) GetCustomerIds() []string {
+	if x != nil {
+		return x.CustomerIds
+	}
+	return nil
+}
+
+// SetUserCustomersResponse is the output of SetUserCustomers.
+type SetUserCustomersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetUserCustomersResponse) Reset() {
+	*x = SetUserCustomersResponse{}
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetUserCustomersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetUserCustomersResponse) ProtoMessage() {}
+
+func (x *SetUserCustomersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetUserCustomersResponse.ProtoReflect.Descriptor instead.
+func (*SetUserCustomersResponse) Descriptor() ([]byte, []int) {
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SetUserCustomersResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
 // DisableUserRequest is the input of DisableUser.
 type DisableUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -878,7 +978,7 @@ type DisableUserRequest struct {
 
 func (x *DisableUserRequest) Reset() {
 	*x = DisableUserRequest{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[16]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +990,7 @@ func (x *DisableUserRequest) String() string {
 func (*DisableUserRequest) ProtoMessage() {}
 
 func (x *DisableUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[16]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1003,7 @@ func (x *DisableUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableUserRequest.ProtoReflect.Descriptor instead.
 func (*DisableUserRequest) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{16}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DisableUserRequest) GetId() string {
@@ -930,7 +1030,7 @@ type DisableUserResponse struct {
 
 func (x *DisableUserResponse) Reset() {
 	*x = DisableUserResponse{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[17]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +1042,7 @@ func (x *DisableUserResponse) String() string {
 func (*DisableUserResponse) ProtoMessage() {}
 
 func (x *DisableUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[17]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1055,7 @@ func (x *DisableUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableUserResponse.ProtoReflect.Descriptor instead.
 func (*DisableUserResponse) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{17}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DisableUserResponse) GetUser() *User {
@@ -982,7 +1082,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[18]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1094,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[18]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1107,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{18}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateApiKeyRequest) GetName() string {
@@ -1050,7 +1150,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[19]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1162,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[19]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1175,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{19}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateApiKeyResponse) GetApiKey() *ApiKey {
@@ -1109,7 +1209,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[20]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1221,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[20]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1234,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{20}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListApiKeysRequest) GetPageSize() int32 {
@@ -1177,7 +1277,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[21]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1289,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[21]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1302,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{21}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
@@ -1232,7 +1332,7 @@ type RotateApiKeyRequest struct {
 
 func (x *RotateApiKeyRequest) Reset() {
 	*x = RotateApiKeyRequest{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[22]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1344,7 @@ func (x *RotateApiKeyRequest) String() string {
 func (*RotateApiKeyRequest) ProtoMessage() {}
 
 func (x *RotateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[22]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1357,7 @@ func (x *RotateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RotateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{22}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RotateApiKeyRequest) GetId() string {
@@ -1290,7 +1390,7 @@ type RotateApiKeyResponse struct {
 
 func (x *RotateApiKeyResponse) Reset() {
 	*x = RotateApiKeyResponse{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[23]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1302,7 +1402,7 @@ func (x *RotateApiKeyResponse) String() string {
 func (*RotateApiKeyResponse) ProtoMessage() {}
 
 func (x *RotateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[23]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1315,7 +1415,7 @@ func (x *RotateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RotateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{23}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RotateApiKeyResponse) GetApiKey() *ApiKey {
@@ -1349,7 +1449,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[24]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1461,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[24]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1474,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{24}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RevokeApiKeyRequest) GetId() string {
@@ -1394,7 +1494,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[25]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1506,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[25]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1519,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{25}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RevokeApiKeyResponse) GetApiKey() *ApiKey {
@@ -1443,7 +1543,7 @@ type CreateCollectorTokenRequest struct {
 
 func (x *CreateCollectorTokenRequest) Reset() {
 	*x = CreateCollectorTokenRequest{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[26]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1455,7 +1555,7 @@ func (x *CreateCollectorTokenRequest) String() string {
 func (*CreateCollectorTokenRequest) ProtoMessage() {}
 
 func (x *CreateCollectorTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[26]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1468,7 +1568,7 @@ func (x *CreateCollectorTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCollectorTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateCollectorTokenRequest) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{26}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateCollectorTokenRequest) GetSiteId() string {
@@ -1504,7 +1604,7 @@ type CreateCollectorTokenResponse struct {
 
 func (x *CreateCollectorTokenResponse) Reset() {
 	*x = CreateCollectorTokenResponse{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[27]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1516,7 +1616,7 @@ func (x *CreateCollectorTokenResponse) String() string {
 func (*CreateCollectorTokenResponse) ProtoMessage() {}
 
 func (x *CreateCollectorTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[27]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1529,7 +1629,7 @@ func (x *CreateCollectorTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCollectorTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateCollectorTokenResponse) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{27}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateCollectorTokenResponse) GetCollectorToken() *CollectorToken {
@@ -1563,7 +1663,7 @@ type ListCollectorTokensRequest struct {
 
 func (x *ListCollectorTokensRequest) Reset() {
 	*x = ListCollectorTokensRequest{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[28]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1575,7 +1675,7 @@ func (x *ListCollectorTokensRequest) String() string {
 func (*ListCollectorTokensRequest) ProtoMessage() {}
 
 func (x *ListCollectorTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[28]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1588,7 +1688,7 @@ func (x *ListCollectorTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectorTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListCollectorTokensRequest) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{28}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListCollectorTokensRequest) GetPageSize() int32 {
@@ -1631,7 +1731,7 @@ type ListCollectorTokensResponse struct {
 
 func (x *ListCollectorTokensResponse) Reset() {
 	*x = ListCollectorTokensResponse{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[29]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1743,7 @@ func (x *ListCollectorTokensResponse) String() string {
 func (*ListCollectorTokensResponse) ProtoMessage() {}
 
 func (x *ListCollectorTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[29]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1756,7 @@ func (x *ListCollectorTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectorTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListCollectorTokensResponse) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{29}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListCollectorTokensResponse) GetCollectorTokens() []*CollectorToken {
@@ -1683,7 +1783,7 @@ type RevokeCollectorTokenRequest struct {
 
 func (x *RevokeCollectorTokenRequest) Reset() {
 	*x = RevokeCollectorTokenRequest{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[30]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1695,7 +1795,7 @@ func (x *RevokeCollectorTokenRequest) String() string {
 func (*RevokeCollectorTokenRequest) ProtoMessage() {}
 
 func (x *RevokeCollectorTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[30]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1708,7 +1808,7 @@ func (x *RevokeCollectorTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCollectorTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCollectorTokenRequest) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{30}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RevokeCollectorTokenRequest) GetId() string {
@@ -1728,7 +1828,7 @@ type RevokeCollectorTokenResponse struct {
 
 func (x *RevokeCollectorTokenResponse) Reset() {
 	*x = RevokeCollectorTokenResponse{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[31]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +1840,7 @@ func (x *RevokeCollectorTokenResponse) String() string {
 func (*RevokeCollectorTokenResponse) ProtoMessage() {}
 
 func (x *RevokeCollectorTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[31]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +1853,7 @@ func (x *RevokeCollectorTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCollectorTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCollectorTokenResponse) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{31}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RevokeCollectorTokenResponse) GetCollectorToken() *CollectorToken {
@@ -1782,14 +1882,18 @@ type ListAuditEventsRequest struct {
 	// Inclusive lower bound of the event time.
 	From *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=from,proto3" json:"from,omitempty"`
 	// Exclusive upper bound of the event time.
-	To            *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=to,proto3" json:"to,omitempty"`
+	To *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=to,proto3" json:"to,omitempty"`
+	// Acting principal as stored in the entry's user_id: a user id, or a
+	// non-user identity such as "operator/alice" or "svc/billing". Combines
+	// with user_id (AND).
+	Actor         string `protobuf:"bytes,9,opt,name=actor,proto3" json:"actor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[32]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1801,7 +1905,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[32]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1814,7 +1918,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{32}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListAuditEventsRequest) GetPageSize() int32 {
@@ -1873,6 +1977,13 @@ func (x *ListAuditEventsRequest) GetTo() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ListAuditEventsRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
 // ListAuditEventsResponse is the output of ListAuditEvents.
 type ListAuditEventsResponse struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -1885,7 +1996,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[33]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1897,7 +2008,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[33]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1910,7 +2021,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{33}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListAuditEventsResponse) GetAuditEvents() []*AuditEvent {
@@ -1940,7 +2051,7 @@ type VerifyAuditChainRequest struct {
 
 func (x *VerifyAuditChainRequest) Reset() {
 	*x = VerifyAuditChainRequest{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[34]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1952,7 +2063,7 @@ func (x *VerifyAuditChainRequest) String() string {
 func (*VerifyAuditChainRequest) ProtoMessage() {}
 
 func (x *VerifyAuditChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[34]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1965,7 +2076,7 @@ func (x *VerifyAuditChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditChainRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAuditChainRequest) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{34}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *VerifyAuditChainRequest) GetFromSequence() int64 {
@@ -2003,7 +2114,7 @@ type VerifyAuditChainResponse struct {
 
 func (x *VerifyAuditChainResponse) Reset() {
 	*x = VerifyAuditChainResponse{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[35]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2126,7 @@ func (x *VerifyAuditChainResponse) String() string {
 func (*VerifyAuditChainResponse) ProtoMessage() {}
 
 func (x *VerifyAuditChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[35]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2139,7 @@ func (x *VerifyAuditChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditChainResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAuditChainResponse) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{35}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *VerifyAuditChainResponse) GetValid() bool {
@@ -2088,7 +2199,7 @@ type AuthenticateRequest struct {
 
 func (x *AuthenticateRequest) Reset() {
 	*x = AuthenticateRequest{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[36]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2100,7 +2211,7 @@ func (x *AuthenticateRequest) String() string {
 func (*AuthenticateRequest) ProtoMessage() {}
 
 func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[36]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2113,7 +2224,7 @@ func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateRequest.ProtoReflect.Descriptor instead.
 func (*AuthenticateRequest) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{36}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AuthenticateRequest) GetCredential() string {
@@ -2142,7 +2253,7 @@ type AuthenticateResponse struct {
 
 func (x *AuthenticateResponse) Reset() {
 	*x = AuthenticateResponse{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[37]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2154,7 +2265,7 @@ func (x *AuthenticateResponse) String() string {
 func (*AuthenticateResponse) ProtoMessage() {}
 
 func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[37]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2167,7 +2278,7 @@ func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateResponse.ProtoReflect.Descriptor instead.
 func (*AuthenticateResponse) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{37}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AuthenticateResponse) GetPrincipal() *Principal {
@@ -2193,7 +2304,7 @@ type GetSigningKeysRequest struct {
 
 func (x *GetSigningKeysRequest) Reset() {
 	*x = GetSigningKeysRequest{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[38]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2205,7 +2316,7 @@ func (x *GetSigningKeysRequest) String() string {
 func (*GetSigningKeysRequest) ProtoMessage() {}
 
 func (x *GetSigningKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[38]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2218,7 +2329,7 @@ func (x *GetSigningKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeysRequest.ProtoReflect.Descriptor instead.
 func (*GetSigningKeysRequest) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{38}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{40}
 }
 
 // GetSigningKeysResponse is the output of GetSigningKeys.
@@ -2239,7 +2350,7 @@ type GetSigningKeysResponse struct {
 
 func (x *GetSigningKeysResponse) Reset() {
 	*x = GetSigningKeysResponse{}
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[39]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2251,7 +2362,7 @@ func (x *GetSigningKeysResponse) String() string {
 func (*GetSigningKeysResponse) ProtoMessage() {}
 
 func (x *GetSigningKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[39]
+	mi := &file_hashinsight_auth_v1_auth_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2264,7 +2375,7 @@ func (x *GetSigningKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeysResponse.ProtoReflect.Descriptor instead.
 func (*GetSigningKeysResponse) Descriptor() ([]byte, []int) {
-	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{39}
+	return file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetSigningKeysResponse) GetKeys() []*SigningKey {
@@ -2357,6 +2468,11 @@ const file_hashinsight_auth_v1_auth_service_proto_rawDesc = "" +
 	"customerId:\xa0\x01\xbaH\x9c\x01\x1a\x99\x01\n" +
 	"\x1cchange_user_role.customer_id\x12Kcustomer_id is required for the client role and not allowed for other roles\x1a,(this.role == 4) == (this.customer_id != '')\"G\n" +
 	"\x16ChangeUserRoleResponse\x12-\n" +
+	"\x04user\x18\x01 \x01(\v2\x19.hashinsight.auth.v1.UserR\x04user\"j\n" +
+	"\x17SetUserCustomersRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x125\n" +
+	"\fcustomer_ids\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\x18\x01\"\x05r\x03\xb0\x01\x01R\vcustomerIds\"I\n" +
+	"\x18SetUserCustomersResponse\x12-\n" +
 	"\x04user\x18\x01 \x01(\v2\x19.hashinsight.auth.v1.UserR\x04user\"P\n" +
 	"\x12DisableUserRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12 \n" +
@@ -2417,7 +2533,7 @@ const file_hashinsight_auth_v1_auth_service_proto_rawDesc = "" +
 	"\x1bRevokeCollectorTokenRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"l\n" +
 	"\x1cRevokeCollectorTokenResponse\x12L\n" +
-	"\x0fcollector_token\x18\x01 \x01(\v2#.hashinsight.auth.v1.CollectorTokenR\x0ecollectorToken\"\xe3\x03\n" +
+	"\x0fcollector_token\x18\x01 \x01(\v2#.hashinsight.auth.v1.CollectorTokenR\x0ecollectorToken\"\xa7\x04\n" +
 	"\x16ListAuditEventsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
@@ -2428,7 +2544,8 @@ const file_hashinsight_auth_v1_auth_service_proto_rawDesc = "" +
 	"\x06action\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\x06action\x12?\n" +
 	"\x05level\x18\x06 \x01(\x0e2\x1f.hashinsight.auth.v1.AuditLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05level\x12.\n" +
 	"\x04from\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
-	"\x02to\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x02to:n\xbaHk\x1ai\n" +
+	"\x02to\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12B\n" +
+	"\x05actor\x18\t \x01(\tB,\xbaH)\xd8\x01\x01r$\x18\x80\x012\x1f^[A-Za-z0-9][A-Za-z0-9._@:/-]*$R\x05actor:n\xbaHk\x1ai\n" +
 	"\x17list_audit_events.range\x12\x15to must be after from\x1a7!has(this.from) || !has(this.to) || this.to > this.from\"\x85\x01\n" +
 	"\x17ListAuditEventsResponse\x12B\n" +
 	"\faudit_events\x18\x01 \x03(\v2\x1f.hashinsight.auth.v1.AuditEventR\vauditEvents\x12&\n" +
@@ -2458,7 +2575,7 @@ const file_hashinsight_auth_v1_auth_service_proto_rawDesc = "" +
 	"\x04keys\x18\x01 \x03(\v2\x1f.hashinsight.auth.v1.SigningKeyR\x04keys\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1a\n" +
 	"\baudience\x18\x03 \x01(\tR\baudience\x126\n" +
-	"\tcache_ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bcacheTtl2\xbe\x1a\n" +
+	"\tcache_ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bcacheTtl2\x83\x1c\n" +
 	"\vAuthService\x12\x8c\x01\n" +
 	"\x05Login\x12!.hashinsight.auth.v1.LoginRequest\x1a\".hashinsight.auth.v1.LoginResponse\"<\x8a\xb5\x18\x1b\x10\x01\x1a\vsvc/gateway\x1a\n" +
 	"operator/*\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/api/v1/auth/login\x12\x94\x01\n" +
@@ -2482,7 +2599,10 @@ const file_hashinsight_auth_v1_auth_service_proto_rawDesc = "" +
 	"operator/*\x1a\vsvc/billing\x82\xd3\xe4\x93\x02\x14\x12\x12/api/v1/users/{id}\x12\xb7\x01\n" +
 	"\x0eChangeUserRole\x12*.hashinsight.auth.v1.ChangeUserRoleRequest\x1a+.hashinsight.auth.v1.ChangeUserRoleResponse\"L\x8a\xb5\x18&\n" +
 	"\vusers:admin\x1a\vsvc/gateway\x1a\n" +
-	"operator/*\x82\xd3\xe4\x93\x02\x1c:\x01*2\x17/api/v1/users/{id}/role\x12\xb1\x01\n" +
+	"operator/*\x82\xd3\xe4\x93\x02\x1c:\x01*2\x17/api/v1/users/{id}/role\x12\xc2\x01\n" +
+	"\x10SetUserCustomers\x12,.hashinsight.auth.v1.SetUserCustomersRequest\x1a-.hashinsight.auth.v1.SetUserCustomersResponse\"Q\x8a\xb5\x18&\n" +
+	"\vusers:admin\x1a\vsvc/gateway\x1a\n" +
+	"operator/*\x82\xd3\xe4\x93\x02!:\x01*\x1a\x1c/api/v1/users/{id}/customers\x12\xb1\x01\n" +
 	"\vDisableUser\x12'.hashinsight.auth.v1.DisableUserRequest\x1a(.hashinsight.auth.v1.DisableUserResponse\"O\x8a\xb5\x18&\n" +
 	"\vusers:admin\x1a\vsvc/gateway\x1a\n" +
 	"operator/*\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/api/v1/users/{id}:disable\x12\xad\x01\n" +
@@ -2531,7 +2651,7 @@ func file_hashinsight_auth_v1_auth_service_proto_rawDescGZIP() []byte {
 	return file_hashinsight_auth_v1_auth_service_proto_rawDescData
 }
 
-var file_hashinsight_auth_v1_auth_service_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_hashinsight_auth_v1_auth_service_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_hashinsight_auth_v1_auth_service_proto_goTypes = []any{
 	(*LoginRequest)(nil),                 // 0: hashinsight.auth.v1.LoginRequest
 	(*LoginResponse)(nil),                // 1: hashinsight.auth.v1.LoginResponse
@@ -2549,118 +2669,123 @@ var file_hashinsight_auth_v1_auth_service_proto_goTypes = []any{
 	(*GetUserResponse)(nil),              // 13: hashinsight.auth.v1.GetUserResponse
 	(*ChangeUserRoleRequest)(nil),        // 14: hashinsight.auth.v1.ChangeUserRoleRequest
 	(*ChangeUserRoleResponse)(nil),       // 15: hashinsight.auth.v1.ChangeUserRoleResponse
-	(*DisableUserRequest)(nil),           // 16: hashinsight.auth.v1.DisableUserRequest
-	(*DisableUserResponse)(nil),          // 17: hashinsight.auth.v1.DisableUserResponse
-	(*CreateApiKeyRequest)(nil),          // 18: hashinsight.auth.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),         // 19: hashinsight.auth.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),           // 20: hashinsight.auth.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),          // 21: hashinsight.auth.v1.ListApiKeysResponse
-	(*RotateApiKeyRequest)(nil),          // 22: hashinsight.auth.v1.RotateApiKeyRequest
-	(*RotateApiKeyResponse)(nil),         // 23: hashinsight.auth.v1.RotateApiKeyResponse
-	(*RevokeApiKeyRequest)(nil),          // 24: hashinsight.auth.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),         // 25: hashinsight.auth.v1.RevokeApiKeyResponse
-	(*CreateCollectorTokenRequest)(nil),  // 26: hashinsight.auth.v1.CreateCollectorTokenRequest
-	(*CreateCollectorTokenResponse)(nil), // 27: hashinsight.auth.v1.CreateCollectorTokenResponse
-	(*ListCollectorTokensRequest)(nil),   // 28: hashinsight.auth.v1.ListCollectorTokensRequest
-	(*ListCollectorTokensResponse)(nil),  // 29: hashinsight.auth.v1.ListCollectorTokensResponse
-	(*RevokeCollectorTokenRequest)(nil),  // 30: hashinsight.auth.v1.RevokeCollectorTokenRequest
-	(*RevokeCollectorTokenResponse)(nil), // 31: hashinsight.auth.v1.RevokeCollectorTokenResponse
-	(*ListAuditEventsRequest)(nil),       // 32: hashinsight.auth.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),      // 33: hashinsight.auth.v1.ListAuditEventsResponse
-	(*VerifyAuditChainRequest)(nil),      // 34: hashinsight.auth.v1.VerifyAuditChainRequest
-	(*VerifyAuditChainResponse)(nil),     // 35: hashinsight.auth.v1.VerifyAuditChainResponse
-	(*AuthenticateRequest)(nil),          // 36: hashinsight.auth.v1.AuthenticateRequest
-	(*AuthenticateResponse)(nil),         // 37: hashinsight.auth.v1.AuthenticateResponse
-	(*GetSigningKeysRequest)(nil),        // 38: hashinsight.auth.v1.GetSigningKeysRequest
-	(*GetSigningKeysResponse)(nil),       // 39: hashinsight.auth.v1.GetSigningKeysResponse
-	(*TokenPair)(nil),                    // 40: hashinsight.auth.v1.TokenPair
-	(*User)(nil),                         // 41: hashinsight.auth.v1.User
-	(*Principal)(nil),                    // 42: hashinsight.auth.v1.Principal
-	(Role)(0),                            // 43: hashinsight.auth.v1.Role
-	(*ApiKey)(nil),                       // 44: hashinsight.auth.v1.ApiKey
-	(*durationpb.Duration)(nil),          // 45: google.protobuf.Duration
-	(*CollectorToken)(nil),               // 46: hashinsight.auth.v1.CollectorToken
-	(AuditLevel)(0),                      // 47: hashinsight.auth.v1.AuditLevel
-	(*timestamppb.Timestamp)(nil),        // 48: google.protobuf.Timestamp
-	(*AuditEvent)(nil),                   // 49: hashinsight.auth.v1.AuditEvent
-	(*SigningKey)(nil),                   // 50: hashinsight.auth.v1.SigningKey
+	(*SetUserCustomersRequest)(nil),      // 16: hashinsight.auth.v1.SetUserCustomersRequest
+	(*SetUserCustomersResponse)(nil),     // 17: hashinsight.auth.v1.SetUserCustomersResponse
+	(*DisableUserRequest)(nil),           // 18: hashinsight.auth.v1.DisableUserRequest
+	(*DisableUserResponse)(nil),          // 19: hashinsight.auth.v1.DisableUserResponse
+	(*CreateApiKeyRequest)(nil),          // 20: hashinsight.auth.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),         // 21: hashinsight.auth.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),           // 22: hashinsight.auth.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),          // 23: hashinsight.auth.v1.ListApiKeysResponse
+	(*RotateApiKeyRequest)(nil),          // 24: hashinsight.auth.v1.RotateApiKeyRequest
+	(*RotateApiKeyResponse)(nil),         // 25: hashinsight.auth.v1.RotateApiKeyResponse
+	(*RevokeApiKeyRequest)(nil),          // 26: hashinsight.auth.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),         // 27: hashinsight.auth.v1.RevokeApiKeyResponse
+	(*CreateCollectorTokenRequest)(nil),  // 28: hashinsight.auth.v1.CreateCollectorTokenRequest
+	(*CreateCollectorTokenResponse)(nil), // 29: hashinsight.auth.v1.CreateCollectorTokenResponse
+	(*ListCollectorTokensRequest)(nil),   // 30: hashinsight.auth.v1.ListCollectorTokensRequest
+	(*ListCollectorTokensResponse)(nil),  // 31: hashinsight.auth.v1.ListCollectorTokensResponse
+	(*RevokeCollectorTokenRequest)(nil),  // 32: hashinsight.auth.v1.RevokeCollectorTokenRequest
+	(*RevokeCollectorTokenResponse)(nil), // 33: hashinsight.auth.v1.RevokeCollectorTokenResponse
+	(*ListAuditEventsRequest)(nil),       // 34: hashinsight.auth.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),      // 35: hashinsight.auth.v1.ListAuditEventsResponse
+	(*VerifyAuditChainRequest)(nil),      // 36: hashinsight.auth.v1.VerifyAuditChainRequest
+	(*VerifyAuditChainResponse)(nil),     // 37: hashinsight.auth.v1.VerifyAuditChainResponse
+	(*AuthenticateRequest)(nil),          // 38: hashinsight.auth.v1.AuthenticateRequest
+	(*AuthenticateResponse)(nil),         // 39: hashinsight.auth.v1.AuthenticateResponse
+	(*GetSigningKeysRequest)(nil),        // 40: hashinsight.auth.v1.GetSigningKeysRequest
+	(*GetSigningKeysResponse)(nil),       // 41: hashinsight.auth.v1.GetSigningKeysResponse
+	(*TokenPair)(nil),                    // 42: hashinsight.auth.v1.TokenPair
+	(*User)(nil),                         // 43: hashinsight.auth.v1.User
+	(*Principal)(nil),                    // 44: hashinsight.auth.v1.Principal
+	(Role)(0),                            // 45: hashinsight.auth.v1.Role
+	(*ApiKey)(nil),                       // 46: hashinsight.auth.v1.ApiKey
+	(*durationpb.Duration)(nil),          // 47: google.protobuf.Duration
+	(*CollectorToken)(nil),               // 48: hashinsight.auth.v1.CollectorToken
+	(AuditLevel)(0),                      // 49: hashinsight.auth.v1.AuditLevel
+	(*timestamppb.Timestamp)(nil),        // 50: google.protobuf.Timestamp
+	(*AuditEvent)(nil),                   // 51: hashinsight.auth.v1.AuditEvent
+	(*SigningKey)(nil),                   // 52: hashinsight.auth.v1.SigningKey
 }
 var file_hashinsight_auth_v1_auth_service_proto_depIdxs = []int32{
-	40, // 0: hashinsight.auth.v1.LoginResponse.tokens:type_name -> hashinsight.auth.v1.TokenPair
-	41, // 1: hashinsight.auth.v1.LoginResponse.user:type_name -> hashinsight.auth.v1.User
-	40, // 2: hashinsight.auth.v1.RefreshResponse.tokens:type_name -> hashinsight.auth.v1.TokenPair
-	42, // 3: hashinsight.auth.v1.GetMeResponse.principal:type_name -> hashinsight.auth.v1.Principal
-	41, // 4: hashinsight.auth.v1.GetMeResponse.user:type_name -> hashinsight.auth.v1.User
-	43, // 5: hashinsight.auth.v1.CreateUserRequest.role:type_name -> hashinsight.auth.v1.Role
-	41, // 6: hashinsight.auth.v1.CreateUserResponse.user:type_name -> hashinsight.auth.v1.User
-	43, // 7: hashinsight.auth.v1.ListUsersRequest.role:type_name -> hashinsight.auth.v1.Role
-	41, // 8: hashinsight.auth.v1.ListUsersResponse.users:type_name -> hashinsight.auth.v1.User
-	41, // 9: hashinsight.auth.v1.GetUserResponse.user:type_name -> hashinsight.auth.v1.User
-	43, // 10: hashinsight.auth.v1.ChangeUserRoleRequest.role:type_name -> hashinsight.auth.v1.Role
-	41, // 11: hashinsight.auth.v1.ChangeUserRoleResponse.user:type_name -> hashinsight.auth.v1.User
-	41, // 12: hashinsight.auth.v1.DisableUserResponse.user:type_name -> hashinsight.auth.v1.User
-	44, // 13: hashinsight.auth.v1.CreateApiKeyResponse.api_key:type_name -> hashinsight.auth.v1.ApiKey
-	44, // 14: hashinsight.auth.v1.ListApiKeysResponse.api_keys:type_name -> hashinsight.auth.v1.ApiKey
-	45, // 15: hashinsight.auth.v1.RotateApiKeyRequest.overlap:type_name -> google.protobuf.Duration
-	44, // 16: hashinsight.auth.v1.RotateApiKeyResponse.api_key:type_name -> hashinsight.auth.v1.ApiKey
-	44, // 17: hashinsight.auth.v1.RotateApiKeyResponse.previous:type_name -> hashinsight.auth.v1.ApiKey
-	44, // 18: hashinsight.auth.v1.RevokeApiKeyResponse.api_key:type_name -> hashinsight.auth.v1.ApiKey
-	46, // 19: hashinsight.auth.v1.CreateCollectorTokenResponse.collector_token:type_name -> hashinsight.auth.v1.CollectorToken
-	46, // 20: hashinsight.auth.v1.ListCollectorTokensResponse.collector_tokens:type_name -> hashinsight.auth.v1.CollectorToken
-	46, // 21: hashinsight.auth.v1.RevokeCollectorTokenResponse.collector_token:type_name -> hashinsight.auth.v1.CollectorToken
-	47, // 22: hashinsight.auth.v1.ListAuditEventsRequest.level:type_name -> hashinsight.auth.v1.AuditLevel
-	48, // 23: hashinsight.auth.v1.ListAuditEventsRequest.from:type_name -> google.protobuf.Timestamp
-	48, // 24: hashinsight.auth.v1.ListAuditEventsRequest.to:type_name -> google.protobuf.Timestamp
-	49, // 25: hashinsight.auth.v1.ListAuditEventsResponse.audit_events:type_name -> hashinsight.auth.v1.AuditEvent
-	42, // 26: hashinsight.auth.v1.AuthenticateResponse.principal:type_name -> hashinsight.auth.v1.Principal
-	45, // 27: hashinsight.auth.v1.AuthenticateResponse.cache_ttl:type_name -> google.protobuf.Duration
-	50, // 28: hashinsight.auth.v1.GetSigningKeysResponse.keys:type_name -> hashinsight.auth.v1.SigningKey
-	45, // 29: hashinsight.auth.v1.GetSigningKeysResponse.cache_ttl:type_name -> google.protobuf.Duration
-	0,  // 30: hashinsight.auth.v1.AuthService.Login:input_type -> hashinsight.auth.v1.LoginRequest
-	2,  // 31: hashinsight.auth.v1.AuthService.Refresh:input_type -> hashinsight.auth.v1.RefreshRequest
-	4,  // 32: hashinsight.auth.v1.AuthService.Logout:input_type -> hashinsight.auth.v1.LogoutRequest
-	6,  // 33: hashinsight.auth.v1.AuthService.GetMe:input_type -> hashinsight.auth.v1.GetMeRequest
-	8,  // 34: hashinsight.auth.v1.AuthService.CreateUser:input_type -> hashinsight.auth.v1.CreateUserRequest
-	10, // 35: hashinsight.auth.v1.AuthService.ListUsers:input_type -> hashinsight.auth.v1.ListUsersRequest
-	12, // 36: hashinsight.auth.v1.AuthService.GetUser:input_type -> hashinsight.auth.v1.GetUserRequest
-	14, // 37: hashinsight.auth.v1.AuthService.ChangeUserRole:input_type -> hashinsight.auth.v1.ChangeUserRoleRequest
-	16, // 38: hashinsight.auth.v1.AuthService.DisableUser:input_type -> hashinsight.auth.v1.DisableUserRequest
-	18, // 39: hashinsight.auth.v1.AuthService.CreateApiKey:input_type -> hashinsight.auth.v1.CreateApiKeyRequest
-	20, // 40: hashinsight.auth.v1.AuthService.ListApiKeys:input_type -> hashinsight.auth.v1.ListApiKeysRequest
-	22, // 41: hashinsight.auth.v1.AuthService.RotateApiKey:input_type -> hashinsight.auth.v1.RotateApiKeyRequest
-	24, // 42: hashinsight.auth.v1.AuthService.RevokeApiKey:input_type -> hashinsight.auth.v1.RevokeApiKeyRequest
-	26, // 43: hashinsight.auth.v1.AuthService.CreateCollectorToken:input_type -> hashinsight.auth.v1.CreateCollectorTokenRequest
-	28, // 44: hashinsight.auth.v1.AuthService.ListCollectorTokens:input_type -> hashinsight.auth.v1.ListCollectorTokensRequest
-	30, // 45: hashinsight.auth.v1.AuthService.RevokeCollectorToken:input_type -> hashinsight.auth.v1.RevokeCollectorTokenRequest
-	32, // 46: hashinsight.auth.v1.AuthService.ListAuditEvents:input_type -> hashinsight.auth.v1.ListAuditEventsRequest
-	34, // 47: hashinsight.auth.v1.AuthService.VerifyAuditChain:input_type -> hashinsight.auth.v1.VerifyAuditChainRequest
-	36, // 48: hashinsight.auth.v1.AuthService.Authenticate:input_type -> hashinsight.auth.v1.AuthenticateRequest
-	38, // 49: hashinsight.auth.v1.AuthService.GetSigningKeys:input_type -> hashinsight.auth.v1.GetSigningKeysRequest
-	1,  // 50: hashinsight.auth.v1.AuthService.Login:output_type -> hashinsight.auth.v1.LoginResponse
-	3,  // 51: hashinsight.auth.v1.AuthService.Refresh:output_type -> hashinsight.auth.v1.RefreshResponse
-	5,  // 52: hashinsight.auth.v1.AuthService.Logout:output_type -> hashinsight.auth.v1.LogoutResponse
-	7,  // 53: hashinsight.auth.v1.AuthService.GetMe:output_type -> hashinsight.auth.v1.GetMeResponse
-	9,  // 54: hashinsight.auth.v1.AuthService.CreateUser:output_type -> hashinsight.auth.v1.CreateUserResponse
-	11, // 55: hashinsight.auth.v1.AuthService.ListUsers:output_type -> hashinsight.auth.v1.ListUsersResponse
-	13, // 56: hashinsight.auth.v1.AuthService.GetUser:output_type -> hashinsight.auth.v1.GetUserResponse
-	15, // 57: hashinsight.auth.v1.AuthService.ChangeUserRole:output_type -> hashinsight.auth.v1.ChangeUserRoleResponse
-	17, // 58: hashinsight.auth.v1.AuthService.DisableUser:output_type -> hashinsight.auth.v1.DisableUserResponse
-	19, // 59: hashinsight.auth.v1.AuthService.CreateApiKey:output_type -> hashinsight.auth.v1.CreateApiKeyResponse
-	21, // 60: hashinsight.auth.v1.AuthService.ListApiKeys:output_type -> hashinsight.auth.v1.ListApiKeysResponse
-	23, // 61: hashinsight.auth.v1.AuthService.RotateApiKey:output_type -> hashinsight.auth.v1.RotateApiKeyResponse
-	25, // 62: hashinsight.auth.v1.AuthService.RevokeApiKey:output_type -> hashinsight.auth.v1.RevokeApiKeyResponse
-	27, // 63: hashinsight.auth.v1.AuthService.CreateCollectorToken:output_type -> hashinsight.auth.v1.CreateCollectorTokenResponse
-	29, // 64: hashinsight.auth.v1.AuthService.ListCollectorTokens:output_type -> hashinsight.auth.v1.ListCollectorTokensResponse
-	31, // 65: hashinsight.auth.v1.AuthService.RevokeCollectorToken:output_type -> hashinsight.auth.v1.RevokeCollectorTokenResponse
-	33, // 66: hashinsight.auth.v1.AuthService.ListAuditEvents:output_type -> hashinsight.auth.v1.ListAuditEventsResponse
-	35, // 67: hashinsight.auth.v1.AuthService.VerifyAuditChain:output_type -> hashinsight.auth.v1.VerifyAuditChainResponse
-	37, // 68: hashinsight.auth.v1.AuthService.Authenticate:output_type -> hashinsight.auth.v1.AuthenticateResponse
-	39, // 69: hashinsight.auth.v1.AuthService.GetSigningKeys:output_type -> hashinsight.auth.v1.GetSigningKeysResponse
-	50, // [50:70] is the sub-list for method output_type
-	30, // [30:50] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	42, // 0: hashinsight.auth.v1.LoginResponse.tokens:type_name -> hashinsight.auth.v1.TokenPair
+	43, // 1: hashinsight.auth.v1.LoginResponse.user:type_name -> hashinsight.auth.v1.User
+	42, // 2: hashinsight.auth.v1.RefreshResponse.tokens:type_name -> hashinsight.auth.v1.TokenPair
+	44, // 3: hashinsight.auth.v1.GetMeResponse.principal:type_name -> hashinsight.auth.v1.Principal
+	43, // 4: hashinsight.auth.v1.GetMeResponse.user:type_name -> hashinsight.auth.v1.User
+	45, // 5: hashinsight.auth.v1.CreateUserRequest.role:type_name -> hashinsight.auth.v1.Role
+	43, // 6: hashinsight.auth.v1.CreateUserResponse.user:type_name -> hashinsight.auth.v1.User
+	45, // 7: hashinsight.auth.v1.ListUsersRequest.role:type_name -> hashinsight.auth.v1.Role
+	43, // 8: hashinsight.auth.v1.ListUsersResponse.users:type_name -> hashinsight.auth.v1.User
+	43, // 9: hashinsight.auth.v1.GetUserResponse.user:type_name -> hashinsight.auth.v1.User
+	45, // 10: hashinsight.auth.v1.ChangeUserRoleRequest.role:type_name -> hashinsight.auth.v1.Role
+	43, // 11: hashinsight.auth.v1.ChangeUserRoleResponse.user:type_name -> hashinsight.auth.v1.User
+	43, // 12: hashinsight.auth.v1.SetUserCustomersResponse.user:type_name -> hashinsight.auth.v1.User
+	43, // 13: hashinsight.auth.v1.DisableUserResponse.user:type_name -> hashinsight.auth.v1.User
+	46, // 14: hashinsight.auth.v1.CreateApiKeyResponse.api_key:type_name -> hashinsight.auth.v1.ApiKey
+	46, // 15: hashinsight.auth.v1.ListApiKeysResponse.api_keys:type_name -> hashinsight.auth.v1.ApiKey
+	47, // 16: hashinsight.auth.v1.RotateApiKeyRequest.overlap:type_name -> google.protobuf.Duration
+	46, // 17: hashinsight.auth.v1.RotateApiKeyResponse.api_key:type_name -> hashinsight.auth.v1.ApiKey
+	46, // 18: hashinsight.auth.v1.RotateApiKeyResponse.previous:type_name -> hashinsight.auth.v1.ApiKey
+	46, // 19: hashinsight.auth.v1.RevokeApiKeyResponse.api_key:type_name -> hashinsight.auth.v1.ApiKey
+	48, // 20: hashinsight.auth.v1.CreateCollectorTokenResponse.collector_token:type_name -> hashinsight.auth.v1.CollectorToken
+	48, // 21: hashinsight.auth.v1.ListCollectorTokensResponse.collector_tokens:type_name -> hashinsight.auth.v1.CollectorToken
+	48, // 22: hashinsight.auth.v1.RevokeCollectorTokenResponse.collector_token:type_name -> hashinsight.auth.v1.CollectorToken
+	49, // 23: hashinsight.auth.v1.ListAuditEventsRequest.level:type_name -> hashinsight.auth.v1.AuditLevel
+	50, // 24: hashinsight.auth.v1.ListAuditEventsRequest.from:type_name -> google.protobuf.Timestamp
+	50, // 25: hashinsight.auth.v1.ListAuditEventsRequest.to:type_name -> google.protobuf.Timestamp
+	51, // 26: hashinsight.auth.v1.ListAuditEventsResponse.audit_events:type_name -> hashinsight.auth.v1.AuditEvent
+	44, // 27: hashinsight.auth.v1.AuthenticateResponse.principal:type_name -> hashinsight.auth.v1.Principal
+	47, // 28: hashinsight.auth.v1.AuthenticateResponse.cache_ttl:type_name -> google.protobuf.Duration
+	52, // 29: hashinsight.auth.v1.GetSigningKeysResponse.keys:type_name -> hashinsight.auth.v1.SigningKey
+	47, // 30: hashinsight.auth.v1.GetSigningKeysResponse.cache_ttl:type_name -> google.protobuf.Duration
+	0,  // 31: hashinsight.auth.v1.AuthService.Login:input_type -> hashinsight.auth.v1.LoginRequest
+	2,  // 32: hashinsight.auth.v1.AuthService.Refresh:input_type -> hashinsight.auth.v1.RefreshRequest
+	4,  // 33: hashinsight.auth.v1.AuthService.Logout:input_type -> hashinsight.auth.v1.LogoutRequest
+	6,  // 34: hashinsight.auth.v1.AuthService.GetMe:input_type -> hashinsight.auth.v1.GetMeRequest
+	8,  // 35: hashinsight.auth.v1.AuthService.CreateUser:input_type -> hashinsight.auth.v1.CreateUserRequest
+	10, // 36: hashinsight.auth.v1.AuthService.ListUsers:input_type -> hashinsight.auth.v1.ListUsersRequest
+	12, // 37: hashinsight.auth.v1.AuthService.GetUser:input_type -> hashinsight.auth.v1.GetUserRequest
+	14, // 38: hashinsight.auth.v1.AuthService.ChangeUserRole:input_type -> hashinsight.auth.v1.ChangeUserRoleRequest
+	16, // 39: hashinsight.auth.v1.AuthService.SetUserCustomers:input_type -> hashinsight.auth.v1.SetUserCustomersRequest
+	18, // 40: hashinsight.auth.v1.AuthService.DisableUser:input_type -> hashinsight.auth.v1.DisableUserRequest
+	20, // 41: hashinsight.auth.v1.AuthService.CreateApiKey:input_type -> hashinsight.auth.v1.CreateApiKeyRequest
+	22, // 42: hashinsight.auth.v1.AuthService.ListApiKeys:input_type -> hashinsight.auth.v1.ListApiKeysRequest
+	24, // 43: hashinsight.auth.v1.AuthService.RotateApiKey:input_type -> hashinsight.auth.v1.RotateApiKeyRequest
+	26, // 44: hashinsight.auth.v1.AuthService.RevokeApiKey:input_type -> hashinsight.auth.v1.RevokeApiKeyRequest
+	28, // 45: hashinsight.auth.v1.AuthService.CreateCollectorToken:input_type -> hashinsight.auth.v1.CreateCollectorTokenRequest
+	30, // 46: hashinsight.auth.v1.AuthService.ListCollectorTokens:input_type -> hashinsight.auth.v1.ListCollectorTokensRequest
+	32, // 47: hashinsight.auth.v1.AuthService.RevokeCollectorToken:input_type -> hashinsight.auth.v1.RevokeCollectorTokenRequest
+	34, // 48: hashinsight.auth.v1.AuthService.ListAuditEvents:input_type -> hashinsight.auth.v1.ListAuditEventsRequest
+	36, // 49: hashinsight.auth.v1.AuthService.VerifyAuditChain:input_type -> hashinsight.auth.v1.VerifyAuditChainRequest
+	38, // 50: hashinsight.auth.v1.AuthService.Authenticate:input_type -> hashinsight.auth.v1.AuthenticateRequest
+	40, // 51: hashinsight.auth.v1.AuthService.GetSigningKeys:input_type -> hashinsight.auth.v1.GetSigningKeysRequest
+	1,  // 52: hashinsight.auth.v1.AuthService.Login:output_type -> hashinsight.auth.v1.LoginResponse
+	3,  // 53: hashinsight.auth.v1.AuthService.Refresh:output_type -> hashinsight.auth.v1.RefreshResponse
+	5,  // 54: hashinsight.auth.v1.AuthService.Logout:output_type -> hashinsight.auth.v1.LogoutResponse
+	7,  // 55: hashinsight.auth.v1.AuthService.GetMe:output_type -> hashinsight.auth.v1.GetMeResponse
+	9,  // 56: hashinsight.auth.v1.AuthService.CreateUser:output_type -> hashinsight.auth.v1.CreateUserResponse
+	11, // 57: hashinsight.auth.v1.AuthService.ListUsers:output_type -> hashinsight.auth.v1.ListUsersResponse
+	13, // 58: hashinsight.auth.v1.AuthService.GetUser:output_type -> hashinsight.auth.v1.GetUserResponse
+	15, // 59: hashinsight.auth.v1.AuthService.ChangeUserRole:output_type -> hashinsight.auth.v1.ChangeUserRoleResponse
+	17, // 60: hashinsight.auth.v1.AuthService.SetUserCustomers:output_type -> hashinsight.auth.v1.SetUserCustomersResponse
+	19, // 61: hashinsight.auth.v1.AuthService.DisableUser:output_type -> hashinsight.auth.v1.DisableUserResponse
+	21, // 62: hashinsight.auth.v1.AuthService.CreateApiKey:output_type -> hashinsight.auth.v1.CreateApiKeyResponse
+	23, // 63: hashinsight.auth.v1.AuthService.ListApiKeys:output_type -> hashinsight.auth.v1.ListApiKeysResponse
+	25, // 64: hashinsight.auth.v1.AuthService.RotateApiKey:output_type -> hashinsight.auth.v1.RotateApiKeyResponse
+	27, // 65: hashinsight.auth.v1.AuthService.RevokeApiKey:output_type -> hashinsight.auth.v1.RevokeApiKeyResponse
+	29, // 66: hashinsight.auth.v1.AuthService.CreateCollectorToken:output_type -> hashinsight.auth.v1.CreateCollectorTokenResponse
+	31, // 67: hashinsight.auth.v1.AuthService.ListCollectorTokens:output_type -> hashinsight.auth.v1.ListCollectorTokensResponse
+	33, // 68: hashinsight.auth.v1.AuthService.RevokeCollectorToken:output_type -> hashinsight.auth.v1.RevokeCollectorTokenResponse
+	35, // 69: hashinsight.auth.v1.AuthService.ListAuditEvents:output_type -> hashinsight.auth.v1.ListAuditEventsResponse
+	37, // 70: hashinsight.auth.v1.AuthService.VerifyAuditChain:output_type -> hashinsight.auth.v1.VerifyAuditChainResponse
+	39, // 71: hashinsight.auth.v1.AuthService.Authenticate:output_type -> hashinsight.auth.v1.AuthenticateResponse
+	41, // 72: hashinsight.auth.v1.AuthService.GetSigningKeys:output_type -> hashinsight.auth.v1.GetSigningKeysResponse
+	52, // [52:73] is the sub-list for method output_type
+	31, // [31:52] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_hashinsight_auth_v1_auth_service_proto_init() }
@@ -2675,7 +2800,7 @@ func file_hashinsight_auth_v1_auth_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hashinsight_auth_v1_auth_service_proto_rawDesc), len(file_hashinsight_auth_v1_auth_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	AuthService_ListUsers_FullMethodName            = "/hashinsight.auth.v1.AuthService/ListUsers"
 	AuthService_GetUser_FullMethodName              = "/hashinsight.auth.v1.AuthService/GetUser"
 	AuthService_ChangeUserRole_FullMethodName       = "/hashinsight.auth.v1.AuthService/ChangeUserRole"
+	AuthService_SetUserCustomers_FullMethodName     = "/hashinsight.auth.v1.AuthService/SetUserCustomers"
 	AuthService_DisableUser_FullMethodName          = "/hashinsight.auth.v1.AuthService/DisableUser"
 	AuthService_CreateApiKey_FullMethodName         = "/hashinsight.auth.v1.AuthService/CreateApiKey"
 	AuthService_ListApiKeys_FullMethodName          = "/hashinsight.auth.v1.AuthService/ListApiKeys"
@@ -73,6 +74,12 @@ type AuthServiceClient interface {
 	// Existing access tokens keep their old claims until they expire (≤15 min);
 	// refresh tokens pick up the new role.
 	ChangeUserRole(ctx context.Context, in *ChangeUserRoleRequest, opts ...grpc.CallOption) (*ChangeUserRoleResponse, error)
+	// SetUserCustomers replaces the customers assigned to a broker user: its
+	// tenant scope. Only brokers have assigned customers (a client keeps its
+	// single customer through ChangeUserRole). Access tokens already issued
+	// keep their old scope until they expire (≤15 min); the next login or
+	// refresh carries the new one. Audited as customers_changed.
+	SetUserCustomers(ctx context.Context, in *SetUserCustomersRequest, opts ...grpc.CallOption) (*SetUserCustomersResponse, error)
 	// DisableUser disables a user and revokes its sessions and API keys.
 	DisableUser(ctx context.Context, in *DisableUserRequest, opts ...grpc.CallOption) (*DisableUserResponse, error)
 	// CreateApiKey creates an API key; the secret is returned once.
@@ -190,6 +197,16 @@ func (c *authServiceClient) ChangeUserRole(ctx context.Context, in *ChangeUserRo
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ChangeUserRoleResponse)
 	err := c.cc.Invoke(ctx, AuthService_ChangeUserRole_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) SetUserCustomers(ctx context.Context, in *SetUserCustomersRequest, opts ...grpc.CallOption) (*SetUserCustomersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetUserCustomersResponse)
+	err := c.cc.Invoke(ctx, AuthService_SetUserCustomers_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -348,6 +365,12 @@ type AuthServiceServer interface {
 	// Existing access tokens keep their old claims until they expire (≤15 min);
 	// refresh tokens pick up the new role.
 	ChangeUserRole(context.Context, *ChangeUserRoleRequest) (*ChangeUserRoleResponse, error)
+	// SetUserCustomers replaces the customers assigned to a broker user: its
+	// tenant scope. Only brokers have assigned customers (a client keeps its
+	// single customer through ChangeUserRole). Access tokens already issued
+	// keep their old scope until they expire (≤15 min); the next login or
+	// refresh carries the new one. Audited as customers_changed.
+	SetUserCustomers(context.Context, *SetUserCustomersRequest) (*SetUserCustomersResponse, error)
 	// DisableUser disables a user and revokes its sessions and API keys.
 	DisableUser(context.Context, *DisableUserRequest) (*DisableUserResponse, error)
 	// CreateApiKey creates an API key; the secret is returned once.
@@ -414,6 +437,9 @@ func (UnimplementedAuthServiceServer) GetUser(context.Context, *GetUserRequest) 
 }
 func (UnimplementedAuthServiceServer) ChangeUserRole(context.Context, *ChangeUserRoleRequest) (*ChangeUserRoleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ChangeUserRole not implemented")
+}
+func (UnimplementedAuthServiceServer) SetUserCustomers(context.Context, *SetUserCustomersRequest) (*SetUserCustomersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetUserCustomers not implemented")
 }
 func (UnimplementedAuthServiceServer) DisableUser(context.Context, *DisableUserRequest) (*DisableUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DisableUser not implemented")
@@ -612,6 +638,24 @@ func _AuthService_ChangeUserRole_Handler(srv interface{}, ctx context.Context, d
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AuthServiceServer).ChangeUserRole(ctx, req.(*ChangeUserRoleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_SetUserCustomers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetUserCustomersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).SetUserCustomers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_SetUserCustomers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).SetUserCustomers(ctx, req.(*SetUserCustomersRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -870,6 +914,10 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ChangeUserRole",
 			Handler:    _AuthService_ChangeUserRole_Handler,
+		},
+		{
+			MethodName: "SetUserCustomers",
+			Handler:    _AuthService_SetUserCustomers_Handler,
 		},
 		{
 			MethodName: "DisableUser",

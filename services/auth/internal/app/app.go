@@ -60,7 +60,7 @@ func Register(cfg Config) service.RegisterFunc {
 func register(ctx context.Context, rt *service.Runtime, cfg Config) error {
 	logger := rt.Logger
 
-	hasher, err := password.NewHasher(password.OWASP, password.DefaultConcurrency)
+	hasher, err := password.NewHasher(password.OWASP, 0)
 	if err != nil {
 		return err
 	}

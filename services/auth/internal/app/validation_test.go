@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -139,6 +140,34 @@ func TestBadInputs(t *testing.T) {
 			_, err := c.ListAuditEvents(ctx, &authv1.ListAuditEventsRequest{UserId: badUUID})
 			return err
 		}, "user_id"},
+		{"ListAuditEvents malformed actor", func(ctx context.Context) error {
+			_, err := c.ListAuditEvents(ctx, &authv1.ListAuditEventsRequest{Actor: "operator alice; drop"})
+			return err
+		}, "actor"},
+		{"ListAuditEvents oversized actor", func(ctx context.Context) error {
+			_, err := c.ListAuditEvents(ctx, &authv1.ListAuditEventsRequest{Actor: "operator/" + strings.Repeat("a", 130)})
+			return err
+		}, "actor"},
+		{"SetUserCustomers bad uuid", func(ctx context.Context) error {
+			_, err := c.SetUserCustomers(ctx, &authv1.SetUserCustomersRequest{Id: badUUID})
+			return err
+		}, "id"},
+		{"SetUserCustomers bad customer uuid", func(ctx context.Context) error {
+			_, err := c.SetUserCustomers(ctx, &authv1.SetUserCustomersRequest{Id: customerA, CustomerIds: []string{customerB, badUUID}})
+			return err
+		}, "customer_ids"},
+		{"SetUserCustomers repeated customer", func(ctx context.Context) error {
+			_, err := c.SetUserCustomers(ctx, &authv1.SetUserCustomersRequest{Id: customerA, CustomerIds: []string{customerB, customerB}})
+			return err
+		}, "customer_ids"},
+		{"SetUserCustomers over 1000 customers", func(ctx context.Context) error {
+			ids := make([]string, 1001)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+			}
+			_, err := c.SetUserCustomers(ctx, &authv1.SetUserCustomersRequest{Id: customerA, CustomerIds: ids})
+			return err
+		}, "customer_ids"},
 		{"Logout oversized refresh token", func(ctx context.Context) error {
 			_, err := c.Logout(ctx, &authv1.LogoutRequest{RefreshToken: strings.Repeat("r", 600)})
 			return err

@@ -78,6 +78,7 @@ const (
 	ActionRoleChange           = "role_change"
 	ActionUserCreate           = "user_create"
 	ActionUserDisable          = "user_disable"
+	ActionCustomersChanged     = "customers_changed"
 	ActionAPIKeyCreate         = "api_key_create"
 	ActionAPIKeyRotate         = "api_key_rotate"
 	ActionAPIKeyRevoke         = "api_key_revoke"
@@ -160,7 +161,9 @@ type Head struct {
 
 // Query is what [Store.List] selects, newest first. Zero-valued fields do not filter.
 type Query struct {
-	UserID   string
+	UserID string
+	// Actor is an exact match of the entry's UserID, like UserID (both combine with AND).
+	Actor    string
 	Category string
 	Action   string
 	// Levels, when non-empty, are the acceptable levels.
@@ -176,10 +179,11 @@ type Query struct {
 // Store persists the chain. The postgres implementation is package auditpg.
 type Store interface {
 	// Append, in one transaction, locks the chain head (serialising appends across replicas),
-	// calls seal with it, inserts the event seal returns and advances the head to it. seal must
-	// return an event with Seq = head.Seq+1, PrevHash = head.Hash and its Hash set. A duplicate
-	// event ID fails with ErrDuplicateEventID.
-	Append(ctx context.Context, seal func(head Head) (Event, error)) (Event, error)
+	// calls seal with it, inserts the events seal returns (one or more, in order) and advances
+	// the head to the last. seal must return events that extend the head: the first with Seq =
+	// head.Seq+1 and PrevHash = head.Hash, each next one linked to its predecessor, every Hash
+	// set. A duplicate event ID fails the whole append with ErrDuplicateEventID.
+	Append(ctx context.Context, seal func(head Head) ([]Event, error)) ([]Event, error)
 	// Head returns the current end of the chain.
 	Head(ctx context.Context) (Head, error)
 	// Get returns the entry at seq, or ErrNotFound.

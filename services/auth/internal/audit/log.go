@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -41,12 +43,33 @@ type Log struct {
 	file   *fileSink
 	logger *slog.Logger
 	now    func() time.Time
-	// turn admits one Append of this process at a time (a channel so waiting honours the
+	// turn admits one store append of this process at a time (a channel so waiting honours the
 	// context). The store serialises appends anyway; holding the turn across the commit and the
 	// file write also keeps this process's JSONL lines in chain order and uses one pool
 	// connection instead of many waiting on the chain-head lock.
 	turn chan struct{}
+
+	// Group commit of Record: events wait in queue; one recorder at a time (the leader) appends
+	// the waiting events in one transaction, then hands the lead to the first event still
+	// waiting. Under a burst (a login flood audits every failure) this turns hundreds of
+	// serialised transactions per second into a few, while each Record still returns only once
+	// its event is stored.
+	mu      sync.Mutex
+	queue   []*pending
+	leading bool
 }
+
+// pending is an event waiting in the group-commit queue.
+type pending struct {
+	e Event
+	// done receives true when this recorder is to lead the next batch, false when its event was
+	// handled (err says how).
+	done chan bool
+	err  error
+}
+
+// maxBatch bounds the events one group commit appends.
+const maxBatch = 256
 
 // New returns a Log. When opts.FilePath is set the file is opened now, and an error is returned
 // if that fails (a misconfigured path shows at start-up); later write failures are only logged.
@@ -83,11 +106,8 @@ func (l *Log) Close() error {
 	return nil
 }
 
-// Append validates e, chains it to the end of the log and stores it, then mirrors it to the JSONL
-// file. It returns the stored entry (ID, Timestamp, Seq, PrevHash and Hash set; Details
-// normalised). Invalid events fail with ErrInvalidEvent. The file write happens after the
-// commit and its failure is logged, not returned: the database is the source of truth.
-func (l *Log) Append(ctx context.Context, e Event) (Event, error) {
+// prepare validates e and gives it an ID.
+func prepare(e Event) (Event, error) {
 	e, err := normalize(e)
 	if err != nil {
 		return Event{}, err
@@ -95,35 +115,64 @@ func (l *Log) Append(ctx context.Context, e Event) (Event, error) {
 	if e.ID == "" {
 		e.ID = newEventID()
 	}
-	select {
-	case l.turn <- struct{}{}:
-	case <-ctx.Done():
-		return Event{}, fmt.Errorf("audit: append: %w", ctx.Err())
-	}
-	defer func() { <-l.turn }()
+	return e, nil
+}
 
-	stored, err := l.store.Append(ctx, func(head Head) (Event, error) {
-		ev := e
-		if ev.Timestamp.IsZero() {
-			// Stamped under the chain lock, so timestamps follow the chain order.
-			ev.Timestamp = l.now().UTC().Truncate(time.Microsecond)
-		}
-		ev.Seq = head.Seq + 1
-		ev.PrevHash = head.Hash
-		h, err := ComputeHash(ev)
-		if err != nil {
-			return Event{}, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
-		}
-		ev.Hash = h
-		return ev, nil
-	})
+// Append validates e, chains it to the end of the log and stores it, then mirrors it to the JSONL
+// file. It returns the stored entry (ID, Timestamp, Seq, PrevHash and Hash set; Details
+// normalised). Invalid events fail with ErrInvalidEvent. The file write happens after the
+// commit and its failure is logged, not returned: the database is the source of truth.
+func (l *Log) Append(ctx context.Context, e Event) (Event, error) {
+	e, err := prepare(e)
+	if err != nil {
+		return Event{}, err
+	}
+	stored, err := l.commit(ctx, []Event{e})
 	if err != nil {
 		return Event{}, fmt.Errorf("audit: append %s/%s: %w", e.Category, e.Action, err)
 	}
+	return stored[0], nil
+}
+
+// commit appends events (prepared) to the chain in one store transaction, in order, then mirrors
+// them to the file.
+func (l *Log) commit(ctx context.Context, events []Event) ([]Event, error) {
+	select {
+	case l.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-l.turn }()
+
+	stored, err := l.store.Append(ctx, func(head Head) ([]Event, error) {
+		out := make([]Event, len(events))
+		// Stamped under the chain lock, so timestamps follow the chain order.
+		now := l.now().UTC().Truncate(time.Microsecond)
+		for i, ev := range events {
+			if ev.Timestamp.IsZero() {
+				ev.Timestamp = now
+			}
+			ev.Seq = head.Seq + 1
+			ev.PrevHash = head.Hash
+			h, err := ComputeHash(ev)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
+			}
+			ev.Hash = h
+			out[i] = ev
+			head = Head{Seq: ev.Seq, Hash: ev.Hash}
+		}
+		return out, nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	if l.file != nil {
-		if err := l.file.write(stored); err != nil {
-			l.logger.ErrorContext(ctx, "audit: JSONL mirror write failed; the entry is stored in the database",
-				slog.Int64("seq", stored.Seq), slog.String("event_id", stored.ID), slog.Any("error", err))
+		for _, ev := range stored {
+			if err := l.file.write(ev); err != nil {
+				l.logger.ErrorContext(ctx, "audit: JSONL mirror write failed; the entry is stored in the database",
+					slog.Int64("seq", ev.Seq), slog.String("event_id", ev.ID), slog.Any("error", err))
+			}
 		}
 	}
 	return stored, nil
@@ -132,19 +181,90 @@ func (l *Log) Append(ctx context.Context, e Event) (Event, error) {
 // Record appends e on a best-effort basis for call sites that must not fail because of auditing
 // (a denied request, a failed login): errors are logged, not returned. It detaches from ctx's
 // cancellation (a client hanging up must not drop its failed login from the log) and bounds the
-// append by its own timeout.
+// append by its own timeout. Concurrent Records are group-committed (see Log); each returns once
+// its own event is stored (or has failed).
 func (l *Log) Record(ctx context.Context, e Event) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	if _, err := l.Append(ctx, e); err != nil {
+	if err := l.record(ctx, e); err != nil {
 		l.logger.ErrorContext(ctx, "audit: event not recorded",
 			slog.String("category", e.Category), slog.String("action", e.Action), slog.Any("error", err))
 	}
 }
 
+func (l *Log) record(ctx context.Context, e Event) error {
+	e, err := prepare(e)
+	if err != nil {
+		return err
+	}
+	me := &pending{e: e, done: make(chan bool, 1)}
+	l.mu.Lock()
+	l.queue = append(l.queue, me)
+	lead := !l.leading
+	l.leading = true
+	l.mu.Unlock()
+	// A follower waits without a deadline: the leader's append is bounded by the leader's own
+	// timeout, and a follower that left could be handed the lead and leave the queue stuck.
+	if !lead && !<-me.done {
+		return me.err
+	}
+	// Leading: the queue starts with this event (it was empty, or the lead was handed to its
+	// first waiter), so one batch covers it.
+	l.mu.Lock()
+	n := min(len(l.queue), maxBatch)
+	batch := slices.Clone(l.queue[:n])
+	l.queue = slices.Delete(l.queue, 0, n)
+	l.mu.Unlock()
+
+	l.commitBatch(ctx, batch)
+	for _, p := range batch[1:] {
+		p.done <- false
+	}
+	l.mu.Lock()
+	if len(l.queue) > 0 {
+		l.queue[0].done <- true // buffered: never blocks
+	} else {
+		l.leading = false
+	}
+	l.mu.Unlock()
+	return me.err
+}
+
+// commitBatch appends the batch's events in one transaction and sets each one's err. When the
+// batch fails as a whole (e.g. one duplicate event ID), each event is retried alone so that one
+// bad event does not drop the others.
+func (l *Log) commitBatch(ctx context.Context, batch []*pending) {
+	events := make([]Event, len(batch))
+	for i, p := range batch {
+		events[i] = p.e
+	}
+	_, err := l.commit(ctx, events)
+	if err == nil || len(batch) == 1 {
+		for _, p := range batch {
+			p.err = wrapAppend(p.e, err)
+		}
+		return
+	}
+	for _, p := range batch {
+		_, err := l.commit(ctx, []Event{p.e})
+		p.err = wrapAppend(p.e, err)
+	}
+}
+
+func wrapAppend(e Event, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("audit: append %s/%s: %w", e.Category, e.Action, err)
+}
+
 // Filter selects entries for List. Zero-valued fields do not filter; all combine with AND.
 type Filter struct {
-	UserID   string
+	// UserID selects entries acted by that user (a UUID).
+	UserID string
+	// Actor selects entries whose acting principal (Event.UserID) is exactly this identity: a
+	// user id, or a non-user one such as "operator/alice" or "svc/billing".
+	Actor    string
 	Category string
 	Action   string
 	// MinLevel keeps entries at least this severe (INFO < WARNING < SECURITY < ERROR).
@@ -169,7 +289,10 @@ type Page struct {
 // entries are appended). A malformed page token or an inverted time range fails with
 // ErrInvalidFilter.
 func (l *Log) List(ctx context.Context, f Filter) (Page, error) {
-	q := Query{UserID: f.UserID, Category: f.Category, Action: f.Action, From: f.From, To: f.To}
+	if err := ValidateActor(f.Actor); err != nil {
+		return Page{}, fmt.Errorf("%w: actor %v", ErrInvalidFilter, err)
+	}
+	q := Query{UserID: f.UserID, Actor: f.Actor, Category: f.Category, Action: f.Action, From: f.From, To: f.To}
 	if f.MinLevel != "" {
 		if q.Levels = f.MinLevel.AtLeast(); q.Levels == nil {
 			return Page{}, fmt.Errorf("%w: level %q", ErrInvalidFilter, f.MinLevel)
@@ -206,6 +329,31 @@ func (l *Log) List(ctx context.Context, f Filter) (Page, error) {
 	}
 	page.Events = events
 	return page, nil
+}
+
+// MaxActorLen bounds an actor filter (the stored user_id is at most 512 bytes; identities are
+// far shorter).
+const MaxActorLen = 128
+
+// ValidateActor checks an actor filter: empty (no filter), or 1 to MaxActorLen characters of
+// letters, digits and ._@:/- starting with a letter or digit, as identities are written
+// ("operator/alice", "svc/billing", a user id).
+func ValidateActor(actor string) error {
+	if actor == "" {
+		return nil
+	}
+	if len(actor) > MaxActorLen {
+		return fmt.Errorf("must be at most %d characters", MaxActorLen)
+	}
+	for i, c := range actor {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i > 0 && strings.ContainsRune("._@:/-", c):
+		default:
+			return errors.New(`must be an identity such as "operator/alice" or a user id`)
+		}
+	}
+	return nil
 }
 
 // pageTokenPrefix versions the page token format.

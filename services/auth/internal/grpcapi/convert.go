@@ -41,6 +41,7 @@ func toUser(u users.User) *authv1.User {
 		DisplayName:   u.DisplayName,
 		Role:          authn.RoleToProto(u.Role),
 		CustomerId:    u.CustomerID,
+		CustomerIds:   u.CustomerIDs,
 		Permissions:   u.Permissions(),
 		Disabled:      u.Disabled(),
 		DisableTime:   ts(u.DisabledAt),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +43,8 @@ func TestToStatus(t *testing.T) {
 		{sessions.ErrTokenReuse, codes.Unauthenticated, errcode.AuthRequired},
 		{sessions.ErrRefreshExpired, codes.Unauthenticated, errcode.AuthExpired},
 		{&sessions.ThrottledError{RetryAfter: 2 * time.Second}, codes.ResourceExhausted, errcode.RateLimited},
+		{&sessions.ThrottledError{RetryAfter: time.Second, Busy: true}, codes.ResourceExhausted, errcode.RateLimited},
+		{users.ErrNotBroker, codes.FailedPrecondition, errcode.Precondition},
 		{fmt.Errorf("x: %w", apikeys.ErrExpired), codes.Unauthenticated, errcode.AuthExpired},
 		{apikeys.ErrRevoked, codes.Unauthenticated, errcode.AuthRequired},
 		{apikeys.ErrScopeExceeds, codes.PermissionDenied, errcode.AuthForbidden},
@@ -77,6 +80,25 @@ func TestThrottledCarriesRetryInfo(t *testing.T) {
 		if ri, ok := d.(*errdetails.RetryInfo); ok {
 			if got := ri.GetRetryDelay().AsDuration(); got != 1500*time.Millisecond {
 				t.Fatalf("retry delay %v", got)
+			}
+			return
+		}
+	}
+	t.Fatal("no RetryInfo")
+}
+
+// TestBusyLoginCarriesRetryInfo: a login refused for want of a hashing slot is 429 API_001 with
+// a RetryInfo (the gateway's Retry-After) and says why.
+func TestBusyLoginCarriesRetryInfo(t *testing.T) {
+	s := New(Deps{})
+	st := status.Convert(s.toStatus(t.Context(), &sessions.ThrottledError{RetryAfter: time.Second, Busy: true}))
+	if st.Code() != codes.ResourceExhausted || !strings.Contains(st.Message(), "logins in progress") {
+		t.Fatalf("status %v %q", st.Code(), st.Message())
+	}
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			if got := ri.GetRetryDelay().AsDuration(); got != time.Second {
+				t.Fatalf("retry delay %v, want 1s", got)
 			}
 			return
 		}

@@ -179,6 +179,20 @@ func (s *Server) ChangeUserRole(ctx context.Context, req *authv1.ChangeUserRoleR
 	return &authv1.ChangeUserRoleResponse{User: toUser(u)}, nil
 }
 
+// SetUserCustomers implements authv1.AuthServiceServer.
+func (s *Server) SetUserCustomers(ctx context.Context, req *authv1.SetUserCustomersRequest) (*authv1.SetUserCustomersResponse, error) {
+	ctx = withClientIP(ctx)
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.users.SetCustomers(ctx, p, req.GetId(), req.GetCustomerIds())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &authv1.SetUserCustomersResponse{User: toUser(u)}, nil
+}
+
 // DisableUser implements authv1.AuthServiceServer.
 func (s *Server) DisableUser(ctx context.Context, req *authv1.DisableUserRequest) (*authv1.DisableUserResponse, error) {
 	ctx = withClientIP(ctx)
@@ -203,12 +217,16 @@ func (s *Server) ListAuditEvents(ctx context.Context, req *authv1.ListAuditEvent
 			return nil, s.toStatus(ctx, err)
 		}
 	}
+	if err := audit.ValidateActor(req.GetActor()); err != nil {
+		return nil, s.toStatus(ctx, &users.FieldError{Field: "actor", Reason: err.Error()})
+	}
 	level, ok := fromAuditLevel(req.GetLevel())
 	if !ok {
 		return nil, s.toStatus(ctx, &users.FieldError{Field: "level", Reason: "is not a defined audit level"})
 	}
 	page, err := s.audit.List(ctx, audit.Filter{
 		UserID:    req.GetUserId(),
+		Actor:     req.GetActor(),
 		Category:  req.GetCategory(),
 		Action:    req.GetAction(),
 		MinLevel:  level,

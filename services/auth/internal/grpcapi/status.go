@@ -36,6 +36,9 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 		return errcode.Error(errcode.Validation, codes.InvalidArgument, "invalid request: "+fe.Error(),
 			errcode.FieldViolation{Field: fe.Field, Description: fe.Reason})
 	case errors.As(err, &te):
+		if te.Busy {
+			return retryLater(te.RetryAfter, "too many logins in progress; retry later")
+		}
 		return throttled(te.RetryAfter)
 
 	case errors.Is(err, users.ErrNotFound):
@@ -44,7 +47,7 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 		return errcode.Error(errcode.Conflict, codes.AlreadyExists, err.Error())
 	case errors.Is(err, users.ErrOwnerRequired), errors.Is(err, users.ErrBootstrapClosed), errors.Is(err, users.ErrRoleNotAssignable):
 		return errcode.Error(errcode.AuthForbidden, codes.PermissionDenied, err.Error())
-	case errors.Is(err, users.ErrLastOwner), errors.Is(err, users.ErrDisableSelf):
+	case errors.Is(err, users.ErrLastOwner), errors.Is(err, users.ErrDisableSelf), errors.Is(err, users.ErrNotBroker):
 		return errcode.Error(errcode.Precondition, codes.FailedPrecondition, err.Error())
 
 	case errors.Is(err, sessions.ErrInvalidCredentials), errors.Is(err, sessions.ErrInvalidRefreshToken),
@@ -82,8 +85,13 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 // throttled is ResourceExhausted API_001 with a google.rpc.RetryInfo, from which the gateway sets
 // Retry-After (whole seconds, rounded up).
 func throttled(wait time.Duration) error {
+	return retryLater(wait, "too many failed login attempts; retry later")
+}
+
+// retryLater is ResourceExhausted API_001 with msg and a RetryInfo of wait.
+func retryLater(wait time.Duration, msg string) error {
 	wait = max(wait.Round(time.Millisecond), time.Millisecond)
-	st := errcode.New(errcode.RateLimited, codes.ResourceExhausted, "too many failed login attempts; retry later")
+	st := errcode.New(errcode.RateLimited, codes.ResourceExhausted, msg)
 	withRetry, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(wait)})
 	if err != nil {
 		return st.Err()

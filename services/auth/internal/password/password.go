@@ -1,9 +1,13 @@
 // Package password hashes and verifies user passwords with argon2id (RFC 9106) at the OWASP
 // parameters, in the PHC string format, and enforces the password policy.
 //
-// Hashing is deliberately expensive (19 MiB of memory, two passes), so a Hasher lets at most a
-// fixed number of hashes run at once: a flood of logins queues behind that semaphore instead of
-// starving the rest of the process of CPU and memory.
+// Hashing is deliberately expensive (19 MiB of memory, two passes), so a Hasher runs at most a
+// fixed number of hashes at once (DefaultConcurrency: one per two CPUs, at most 2). Hash waits for
+// a slot (user management is rare and authenticated); Verify and VerifyDummy, which serve logins,
+// barely wait: as many callers as there are slots may wait up to MaxWait for one (two people
+// logging in at the same moment both get in), and any further one fails at once with ErrBusy, so
+// a login flood is refused in microseconds instead of queueing behind the hashes and starving the
+// rest of the process.
 package password
 
 import (
@@ -13,7 +17,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -43,8 +50,15 @@ type Params struct {
 // 16-byte salt and a 32-byte key.
 var OWASP = Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 
-// DefaultConcurrency is how many hashes a Hasher runs at once by default.
-const DefaultConcurrency = 2
+// MaxConcurrency is the most hashes a Hasher ever runs at once.
+const MaxConcurrency = 2
+
+// DefaultConcurrency is how many hashes a Hasher runs at once by default: one per two usable CPUs
+// (GOMAXPROCS), at least 1 and at most MaxConcurrency. On a 2-CPU machine one hash keeps at most
+// one CPU busy and leaves the other to every other request.
+func DefaultConcurrency() int {
+	return min(max(runtime.GOMAXPROCS(0)/2, 1), MaxConcurrency)
+}
 
 // Errors.
 var (
@@ -55,6 +69,9 @@ var (
 	ErrInvalidUTF8 = errors.New("password must be valid UTF-8")
 	// ErrMalformedHash reports a stored hash that is not an argon2id PHC string.
 	ErrMalformedHash = errors.New("password: malformed argon2id hash")
+	// ErrBusy reports that every hashing slot was taken: Verify and VerifyDummy refuse instead of
+	// waiting.
+	ErrBusy = errors.New("password: every hashing slot is busy")
 )
 
 // CheckPolicy reports whether pw satisfies the password policy.
@@ -71,26 +88,34 @@ func CheckPolicy(pw string) error {
 	return nil
 }
 
+// MaxWait is the longest Verify waits for a hashing slot (about one hash at the OWASP
+// parameters), and only when no more callers than slots are waiting already.
+const MaxWait = 100 * time.Millisecond
+
 // Hasher hashes and verifies passwords, running at most a fixed number of hashes at once.
 // It is safe for concurrent use.
 type Hasher struct {
 	params Params
 	sem    *semaphore.Weighted
+	// slots is the semaphore's size, which is also how many Verify callers may wait.
+	slots   int32
+	waiting atomic.Int32
 	// dummy is a hash of a random password, verified against when a login names an unknown
 	// account so that the answer takes as long as for a known one.
 	dummy string
 }
 
 // NewHasher returns a Hasher with params running at most concurrency hashes at once
-// (DefaultConcurrency when ≤ 0).
+// (DefaultConcurrency() when ≤ 0, MaxConcurrency when above).
 func NewHasher(params Params, concurrency int) (*Hasher, error) {
 	if concurrency <= 0 {
-		concurrency = DefaultConcurrency
+		concurrency = DefaultConcurrency()
 	}
+	concurrency = min(concurrency, MaxConcurrency)
 	if params.MemoryKiB == 0 || params.Time == 0 || params.Threads == 0 || params.SaltLen < 8 || params.KeyLen < 16 {
 		return nil, errors.New("password: invalid argon2id parameters")
 	}
-	h := &Hasher{params: params, sem: semaphore.NewWeighted(int64(concurrency))}
+	h := &Hasher{params: params, sem: semaphore.NewWeighted(int64(concurrency)), slots: int32(concurrency)}
 	var seed [32]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("password: dummy hash: %w", err)
@@ -124,22 +149,65 @@ func (h *Hasher) hash(pw string) (string, error) {
 }
 
 // Verify reports whether pw matches the PHC string encoded. The parameters are read from encoded,
-// so hashes made with older parameters keep verifying. It waits for a hashing slot or for ctx.
+// so hashes made with older parameters keep verifying. It does not wait: when every hashing slot
+// is taken it waits at most MaxWait, and only if no more callers than slots wait already;
+// otherwise, or when the wait ends without a slot, it fails with ErrBusy.
 func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (bool, error) {
 	p, salt, key, err := decode(encoded)
 	if err != nil {
 		return false, err
 	}
-	if err := h.sem.Acquire(ctx, 1); err != nil {
-		return false, fmt.Errorf("password: wait for a hashing slot: %w", err)
+	if !h.acquireSoon(ctx) {
+		return false, ErrBusy
 	}
 	defer h.sem.Release(1)
 	got := argon2.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(key)))
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
 
+// acquireSoon takes a slot now, or waits up to MaxWait for one when fewer callers than slots are
+// waiting; it reports whether it got one.
+func (h *Hasher) acquireSoon(ctx context.Context) bool {
+	if h.sem.TryAcquire(1) {
+		return true
+	}
+	if h.waiting.Add(1) > h.slots {
+		h.waiting.Add(-1)
+		return false
+	}
+	defer h.waiting.Add(-1)
+	ctx, cancel := context.WithTimeout(ctx, MaxWait)
+	defer cancel()
+	return h.sem.Acquire(ctx, 1) == nil
+}
+
+// Saturated reports whether a Verify now would be refused: every hashing slot is taken and as
+// many callers wait. A cheap pre-check that lets a login be refused before any lookup; Verify
+// still decides (a slot may be freed or taken meanwhile).
+func (h *Hasher) Saturated() bool {
+	if h.waiting.Load() < h.slots {
+		return false
+	}
+	if !h.sem.TryAcquire(1) {
+		return true
+	}
+	h.sem.Release(1)
+	return false
+}
+
+// Reserve takes a hashing slot without waiting and returns its release, or false when every slot
+// is busy. It lets a caller hold the hasher's slots (tests of the refusal path do).
+func (h *Hasher) Reserve() (release func(), ok bool) {
+	if !h.sem.TryAcquire(1) {
+		return nil, false
+	}
+	return func() { h.sem.Release(1) }, true
+}
+
 // VerifyDummy spends the time of one Verify and reports false: used when a login names an
-// account that does not exist, so response times do not reveal which accounts exist.
+// account that does not exist, so response times do not reveal which accounts exist. Like Verify
+// it takes a hashing slot without waiting (ErrBusy), so a known and an unknown account are
+// refused alike when the hasher is saturated.
 func (h *Hasher) VerifyDummy(ctx context.Context, pw string) error {
 	_, err := h.Verify(ctx, pw, h.dummy)
 	return err

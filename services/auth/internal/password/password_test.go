@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +12,7 @@ import (
 
 func newHasher(t *testing.T) *Hasher {
 	t.Helper()
-	h, err := NewHasher(OWASP, DefaultConcurrency)
+	h, err := NewHasher(OWASP, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,27 +100,108 @@ func TestCheckPolicy(t *testing.T) {
 	}
 }
 
-// TestConcurrencyLimit fills the hashing slots and checks that a further hash waits for one (and
-// gives up with its context), so a login flood cannot run more than DefaultConcurrency hashes.
+// TestConcurrencyLimit fills the hashing slots and checks that a further Hash waits for one (and
+// gives up with its context), while Verify and VerifyDummy wait at most MaxWait, and only while
+// no more callers than slots wait already: beyond that they refuse at once with ErrBusy, so a
+// login flood never runs more than the slots' hashes nor piles up behind them.
 func TestConcurrencyLimit(t *testing.T) {
-	h := newHasher(t)
-	if !h.sem.TryAcquire(DefaultConcurrency) {
-		t.Fatal("could not take every slot")
+	for _, slots := range []int{1, 2} {
+		h, err := NewHasher(OWASP, slots)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := h.Hash(t.Context(), "twelve chars!")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !h.sem.TryAcquire(int64(slots)) {
+			t.Fatalf("%d slots: could not take every slot", slots)
+		}
+		if h.sem.TryAcquire(1) {
+			t.Fatalf("%d slots: a further slot was free", slots)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		if _, err := h.Hash(ctx, "twelve chars!"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Hash with every slot taken = %v, want a deadline error", err)
+		}
+		cancel()
+
+		// Slots taken, nobody waiting: Verify waits MaxWait at most, then refuses.
+		start := time.Now()
+		if ok, err := h.Verify(t.Context(), "twelve chars!", enc); ok || !errors.Is(err, ErrBusy) {
+			t.Fatalf("Verify with every slot taken = %v, %v; want false, ErrBusy", ok, err)
+		}
+		if d := time.Since(start); d < MaxWait/2 || d > 10*MaxWait {
+			t.Errorf("Verify waited %v for a slot, want about %v", d, MaxWait)
+		}
+		if h.Saturated() {
+			t.Error("Saturated with free waiting places")
+		}
+
+		// As many waiting as slots: refused at once (a Verify that waited would block the test,
+		// whose context has no deadline, for MaxWait; well under it is "at once").
+		h.waiting.Store(int32(slots))
+		if !h.Saturated() {
+			t.Error("not Saturated with every slot taken and every waiting place used")
+		}
+		start = time.Now()
+		if ok, err := h.Verify(t.Context(), "twelve chars!", enc); ok || !errors.Is(err, ErrBusy) {
+			t.Fatalf("Verify with every slot and waiting place taken = %v, %v; want false, ErrBusy", ok, err)
+		}
+		if err := h.VerifyDummy(t.Context(), "twelve chars!"); !errors.Is(err, ErrBusy) {
+			t.Fatalf("VerifyDummy with every slot and waiting place taken = %v, want ErrBusy", err)
+		}
+		if d := time.Since(start); d >= MaxWait {
+			t.Errorf("refusals took %v, want at once", d)
+		}
+		h.waiting.Store(0)
+
+		// A waiting Verify gets the slot freed while it waits.
+		done := make(chan error, 1)
+		go func() {
+			ok, err := h.Verify(t.Context(), "twelve chars!", enc)
+			if err == nil && !ok {
+				err = errors.New("password did not match")
+			}
+			done <- err
+		}()
+		for h.waiting.Load() == 0 {
+			runtime.Gosched()
+		}
+		h.sem.Release(1)
+		if err := <-done; err != nil {
+			t.Fatalf("Verify that waited for a freed slot: %v", err)
+		}
+		if ok, err := h.Verify(t.Context(), "twelve chars!", enc); !ok || err != nil {
+			t.Fatalf("Verify with a free slot = %v, %v", ok, err)
+		}
+		if err := h.VerifyDummy(t.Context(), "twelve chars!"); err != nil {
+			t.Fatalf("VerifyDummy with a free slot: %v", err)
+		}
+		h.sem.Release(int64(slots - 1))
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := h.Hash(ctx, "twelve chars!"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Hash with every slot taken = %v, want a deadline error", err)
+}
+
+func TestDefaultConcurrency(t *testing.T) {
+	for _, tc := range []struct{ procs, want int }{{1, 1}, {2, 1}, {3, 1}, {4, 2}, {16, 2}} {
+		prev := runtime.GOMAXPROCS(tc.procs)
+		got := DefaultConcurrency()
+		runtime.GOMAXPROCS(prev)
+		if got != tc.want {
+			t.Errorf("GOMAXPROCS=%d: DefaultConcurrency() = %d, want %d", tc.procs, got, tc.want)
+		}
 	}
-	h.sem.Release(1)
-	if _, err := h.Hash(t.Context(), "twelve chars!"); err != nil {
-		t.Fatalf("Hash with a free slot: %v", err)
+	h, err := NewHasher(Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 10)
+	if err != nil {
+		t.Fatal(err)
 	}
-	h.sem.Release(DefaultConcurrency - 1)
+	if !h.sem.TryAcquire(MaxConcurrency) || h.sem.TryAcquire(1) {
+		t.Errorf("NewHasher(…, 10) does not cap the slots at %d", MaxConcurrency)
+	}
 }
 
 func BenchmarkHash(b *testing.B) {
-	h, err := NewHasher(OWASP, DefaultConcurrency)
+	h, err := NewHasher(OWASP, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

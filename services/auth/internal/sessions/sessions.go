@@ -10,7 +10,10 @@
 //
 // Brute force: failures are counted per account and per client IP with exponential backoff
 // (package throttle behind the Throttle interface); a locked key answers ErrThrottled with the
-// time to wait, without spending a password hash. An unknown email still costs one argon2id
+// time to wait, without spending a password hash. Password hashes run in a few slots
+// (package password) and a login never waits for one: with every slot busy it is refused at once
+// (a *ThrottledError with Busy set), before any lookup, so a flood of logins costs little more
+// than its refusals and cannot starve other requests. An unknown email still costs one argon2id
 // verification, so response times do not reveal which accounts exist. Every failure is audited.
 package sessions
 
@@ -57,13 +60,25 @@ var (
 	ErrFamilyRevoked = errors.New("session revoked")
 )
 
-// ThrottledError is a login refused because the account or the client IP is locked out.
+// ThrottledError is a login refused because the account or the client IP is locked out, or
+// because every password-hashing slot is busy (Busy).
 type ThrottledError struct {
-	// RetryAfter is how long until the lock ends.
+	// RetryAfter is how long until the lock ends (for Busy: a short back-off).
 	RetryAfter time.Duration
+	// Busy is set when the login was refused because no hashing slot was free: the password was
+	// not checked and the attempt does not count as a failure of the account or the IP.
+	Busy bool
 }
 
-func (e *ThrottledError) Error() string { return ErrThrottled.Error() }
+// busyRetryAfter is the Retry-After of a login refused for want of a hashing slot.
+const busyRetryAfter = time.Second
+
+func (e *ThrottledError) Error() string {
+	if e.Busy {
+		return "too many logins in progress"
+	}
+	return ErrThrottled.Error()
+}
 
 // Is makes errors.Is(err, ErrThrottled) true.
 func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
@@ -175,6 +190,11 @@ func (s *Service) Login(ctx context.Context, email, pw string) (TokenPair, users
 	if err != nil {
 		return TokenPair{}, users.User{}, err
 	}
+	if s.hasher.Saturated() {
+		// Cheapest refusal first: no hashing slot is free, so the password could not be checked
+		// anyway. Known and unknown accounts are refused alike, and without a lookup.
+		return TokenPair{}, users.User{}, s.busy(ctx, norm)
+	}
 	ip := reqinfo.ClientIP(ctx)
 	accountKey, ipKey := "account:"+norm, "ip:"+ip
 	if wait := s.locked(ctx, accountKey, ipKey, ip != ""); wait > 0 {
@@ -189,7 +209,9 @@ func (s *Service) Login(ctx context.Context, email, pw string) (TokenPair, users
 	u, err := s.users.GetByEmail(ctx, norm)
 	switch {
 	case errors.Is(err, users.ErrNotFound):
-		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
+		if err := s.hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
+			return TokenPair{}, users.User{}, s.busy(ctx, norm)
+		} else if err != nil {
 			return TokenPair{}, users.User{}, fmt.Errorf("login: %w", err)
 		}
 		s.fail(ctx, accountKey, ipKey, ip != "")
@@ -199,6 +221,9 @@ func (s *Service) Login(ctx context.Context, email, pw string) (TokenPair, users
 		return TokenPair{}, users.User{}, fmt.Errorf("login: %w", err)
 	}
 	ok, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
+	if errors.Is(err, password.ErrBusy) {
+		return TokenPair{}, users.User{}, s.busy(ctx, norm)
+	}
 	if err != nil {
 		return TokenPair{}, users.User{}, fmt.Errorf("login: verify password: %w", err)
 	}
@@ -465,6 +490,13 @@ func (s *Service) locked(ctx context.Context, accountKey, ipKey string, withIP b
 		}
 	}
 	return wait
+}
+
+// busy audits a login refused because no hashing slot was free and returns its error. The entry
+// names the account by the email given (no lookup: this path must stay cheap under a flood).
+func (s *Service) busy(ctx context.Context, email string) error {
+	s.loginFailed(ctx, users.User{Email: email}, "busy", map[string]any{"retry_after_ms": busyRetryAfter.Milliseconds()})
+	return &ThrottledError{RetryAfter: busyRetryAfter, Busy: true}
 }
 
 func (s *Service) fail(ctx context.Context, accountKey, ipKey string, withIP bool) {

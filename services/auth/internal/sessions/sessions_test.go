@@ -280,6 +280,48 @@ func TestThrottledLogin(t *testing.T) {
 	}
 }
 
+// TestLoginWithNoFreeHashSlot: while every hashing slot stays taken a login — of a known account,
+// an unknown one, even with the right password — is refused (after at most password.MaxWait)
+// with a short retry, without a password check, without counting as a throttle failure, and
+// audited as login_failed "busy". (The refusal before any lookup when callers already wait for
+// the slots is tested in package password: Saturated.)
+func TestLoginWithNoFreeHashSlot(t *testing.T) {
+	f := newFixture(t)
+	var releases []func()
+	for {
+		release, ok := f.svc.hasher.Reserve()
+		if !ok {
+			break
+		}
+		releases = append(releases, release)
+	}
+	ctx := reqinfo.WithClientIP(t.Context(), "192.0.2.10")
+	for _, tc := range []struct{ name, email, pw string }{
+		{"known account, right password", f.user.Email, pw},
+		{"known account, wrong password", f.user.Email, "wrong password!"},
+		{"unknown account", "nobody@example.com", "wrong password!"},
+	} {
+		_, _, err := f.svc.Login(ctx, tc.email, tc.pw)
+		var te *ThrottledError
+		if !errors.As(err, &te) || !te.Busy || te.RetryAfter != busyRetryAfter {
+			t.Fatalf("%s: Login = %v, want a busy ThrottledError", tc.name, err)
+		}
+	}
+	if n := f.rec.count(audit.ActionLoginFailed); n != 3 {
+		t.Fatalf("%d login_failed events, want 3", n)
+	}
+	if r := f.rec.events[0].Details["reason"]; r != "busy" {
+		t.Errorf("audited reason %v, want busy", r)
+	}
+	for _, release := range releases {
+		release()
+	}
+	// Busy refusals were not failures: the account is not locked and the login succeeds.
+	if _, _, err := f.svc.Login(ctx, f.user.Email, pw); err != nil {
+		t.Fatalf("login after the slots were freed: %v", err)
+	}
+}
+
 func TestLogout(t *testing.T) {
 	f := newFixture(t)
 	pair, _, err := f.svc.Login(t.Context(), f.user.Email, pw)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -306,6 +307,118 @@ func (s *Service) ChangeRole(ctx context.Context, actor *authn.Principal, in Cha
 	return u, nil
 }
 
+// MaxCustomers bounds the customers assigned to one broker.
+const MaxCustomers = 1000
+
+// SetCustomers replaces the customers assigned to a broker user (its tenant scope) with ids:
+// canonical UUIDs, unique, at most MaxCustomers; empty removes every assignment. Only brokers
+// have assigned customers (ErrNotBroker otherwise: a client's single customer is changed with
+// ChangeRole). Access tokens already issued keep their scope until they expire; the next login
+// or refresh carries the new one. A change is audited as customers_changed with the customers
+// added and removed.
+func (s *Service) SetCustomers(ctx context.Context, actor *authn.Principal, id string, ids []string) (User, error) {
+	if err := ValidateID("id", id); err != nil {
+		return User{}, err
+	}
+	want, err := canonicalCustomers(ids)
+	if err != nil {
+		return User{}, err
+	}
+	if !canSee(actor, id) || !actor.Has(authn.PermUsersAdmin) {
+		return User{}, ErrNotFound
+	}
+	var before []string
+	u, err := s.store.Update(ctx, id, func(u *User, _ int) (bool, error) {
+		if u.Role != authn.RoleBroker {
+			return false, ErrNotBroker
+		}
+		if err := checkAssign(actor, authn.RoleBroker); err != nil {
+			return false, err
+		}
+		before = slices.Clone(u.CustomerIDs)
+		slices.Sort(before)
+		if slices.Equal(before, want) {
+			return false, nil
+		}
+		u.CustomerIDs = want
+		u.UpdatedAt = s.now()
+		return true, nil
+	})
+	if err != nil {
+		if isDomainError(err) {
+			if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrInvalid) {
+				s.record(ctx, actor, audit.LevelWarning, audit.ActionCustomersChanged, audit.StatusFailure, map[string]any{
+					"target_user_id": id, "reason": reasonOf(err),
+				})
+			}
+			return User{}, err
+		}
+		return User{}, fmt.Errorf("set customers: %w", err)
+	}
+	added, removed := diffSorted(before, want)
+	if len(added) > 0 || len(removed) > 0 {
+		s.record(ctx, actor, audit.LevelInfo, audit.ActionCustomersChanged, audit.StatusSuccess, map[string]any{
+			"target_user_id": u.ID, "target_email": u.Email, "customer_count": len(want),
+			"added": toAny(added), "removed": toAny(removed),
+		})
+	}
+	return u, nil
+}
+
+// canonicalCustomers validates customer ids and returns them in canonical (lower-case) form,
+// sorted; nil for none.
+func canonicalCustomers(ids []string) ([]string, error) {
+	if len(ids) > MaxCustomers {
+		return nil, invalid("customer_ids", fmt.Sprintf("must hold at most %d customers", MaxCustomers))
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		field := fmt.Sprintf("customer_ids[%d]", i)
+		if err := ValidateID(field, id); err != nil {
+			return nil, err
+		}
+		out[i] = strings.ToLower(id)
+	}
+	slices.Sort(out)
+	for i := 1; i < len(out); i++ {
+		if out[i] == out[i-1] {
+			return nil, invalid("customer_ids", "must not repeat a customer")
+		}
+	}
+	return out, nil
+}
+
+// diffSorted returns the elements only in b (added) and only in a (removed); a and b are sorted.
+func diffSorted(a, b []string) (added, removed []string) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && a[i] < b[j]):
+			removed = append(removed, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			added = append(added, b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return added, removed
+}
+
+// toAny makes a JSON array of audit details (nil → empty array).
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
 // Disable disables the user: it can no longer log in or refresh, and its refresh tokens are
 // revoked. Disabling a disabled user changes nothing.
 func (s *Service) Disable(ctx context.Context, actor *authn.Principal, id, reason string) (User, error) {
@@ -403,7 +516,7 @@ func canSee(actor *authn.Principal, id string) bool {
 }
 
 func isDomainError(err error) bool {
-	for _, e := range []error{ErrNotFound, ErrEmailTaken, ErrOwnerRequired, ErrBootstrapClosed, ErrRoleNotAssignable, ErrLastOwner, ErrDisableSelf, ErrInvalid} {
+	for _, e := range []error{ErrNotFound, ErrEmailTaken, ErrOwnerRequired, ErrBootstrapClosed, ErrRoleNotAssignable, ErrLastOwner, ErrDisableSelf, ErrNotBroker, ErrInvalid} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -425,6 +538,8 @@ func reasonOf(err error) string {
 		return "last_owner"
 	case errors.Is(err, ErrDisableSelf):
 		return "self"
+	case errors.Is(err, ErrNotBroker):
+		return "not_broker"
 	}
 	return "error"
 }

@@ -83,6 +83,9 @@ var (
 	ErrLastOwner = errors.New("the last active owner cannot be demoted or disabled")
 	// ErrDisableSelf: a user cannot disable itself (FailedPrecondition).
 	ErrDisableSelf = errors.New("you cannot disable your own account")
+	// ErrNotBroker: assigned customers are set on a user that is not a broker
+	// (FailedPrecondition).
+	ErrNotBroker = errors.New("only broker users have assigned customers; a client's customer is set with its role")
 	// ErrInvalid is matched by every *FieldError (InvalidArgument).
 	ErrInvalid = errors.New("invalid argument")
 )

@@ -37,53 +37,69 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 // Append implements audit.Store: the chain head row is locked FOR UPDATE for the whole
 // transaction, so concurrent appends (from any replica) queue on it and each one extends the
-// head the previous one committed.
-func (s *Store) Append(ctx context.Context, seal func(audit.Head) (audit.Event, error)) (audit.Event, error) {
-	var stored audit.Event
+// head the previous one committed. The inserts and the head update go in one batch (one round
+// trip), however many events are appended.
+func (s *Store) Append(ctx context.Context, seal func(audit.Head) ([]audit.Event, error)) ([]audit.Event, error) {
+	var stored []audit.Event
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		var head audit.Head
 		if err := tx.QueryRow(ctx,
 			`SELECT seq, hash FROM audit_chain_head WHERE id FOR UPDATE`).Scan(&head.Seq, &head.Hash); err != nil {
 			return fmt.Errorf("lock chain head: %w", err)
 		}
-		e, err := seal(head)
+		events, err := seal(head)
 		if err != nil {
 			return err
 		}
-		if e.Seq != head.Seq+1 || e.PrevHash != head.Hash {
-			return fmt.Errorf("sealed event does not extend the chain head (seq %d after %d)", e.Seq, head.Seq)
+		if len(events) == 0 {
+			return errors.New("nothing to append")
 		}
-		details, err := json.Marshal(e.Details)
-		if err != nil {
-			return fmt.Errorf("encode details: %w", err)
-		}
-		if e.Details == nil {
-			details = []byte("{}")
-		}
-		// One round trip: the data-modifying CTE inserts the entry, the outer statement moves the head.
-		tag, err := tx.Exec(ctx, `
-			WITH entry AS (
-				INSERT INTO audit_events (seq, event_id, ts, level, category, action, user_id, user_email,
-					user_role, ip_address, status, details, prev_hash, hash)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-			)
-			UPDATE audit_chain_head SET seq = $1, hash = $14 WHERE id`,
-			e.Seq, e.ID, e.Timestamp, string(e.Level), e.Category, e.Action, e.UserID, e.UserEmail,
-			e.UserRole, e.IPAddress, e.Status, details, e.PrevHash, e.Hash)
-		if err != nil {
-			if postgres.IsUniqueViolation(err) && postgres.ConstraintName(err) == "audit_events_event_id_key" {
-				return fmt.Errorf("%w: %s", audit.ErrDuplicateEventID, e.ID)
+		batch := &pgx.Batch{}
+		prev := head
+		for _, e := range events {
+			if e.Seq != prev.Seq+1 || e.PrevHash != prev.Hash {
+				return fmt.Errorf("sealed event does not extend the chain (seq %d after %d)", e.Seq, prev.Seq)
 			}
-			return fmt.Errorf("insert entry %d: %w", e.Seq, err)
+			details, err := json.Marshal(e.Details)
+			if err != nil {
+				return fmt.Errorf("encode details: %w", err)
+			}
+			if e.Details == nil {
+				details = []byte("{}")
+			}
+			batch.Queue(`INSERT INTO audit_events (seq, event_id, ts, level, category, action, user_id, user_email,
+					user_role, ip_address, status, details, prev_hash, hash)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+				e.Seq, e.ID, e.Timestamp, string(e.Level), e.Category, e.Action, e.UserID, e.UserEmail,
+				e.UserRole, e.IPAddress, e.Status, details, e.PrevHash, e.Hash)
+			prev = audit.Head{Seq: e.Seq, Hash: e.Hash}
+		}
+		batch.Queue(`UPDATE audit_chain_head SET seq = $1, hash = $2 WHERE id`, prev.Seq, prev.Hash)
+		br := tx.SendBatch(ctx, batch)
+		for _, e := range events {
+			if _, err := br.Exec(); err != nil {
+				_ = br.Close()
+				if postgres.IsUniqueViolation(err) && postgres.ConstraintName(err) == "audit_events_event_id_key" {
+					return fmt.Errorf("%w: %s", audit.ErrDuplicateEventID, e.ID)
+				}
+				return fmt.Errorf("insert entry %d: %w", e.Seq, err)
+			}
+		}
+		tag, err := br.Exec()
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("advance chain head: %w", err)
 		}
 		if tag.RowsAffected() != 1 {
 			return errors.New("chain head row is missing")
 		}
-		stored = e
+		stored = events
 		return nil
 	})
 	if err != nil {
-		return audit.Event{}, fmt.Errorf("auditpg: append: %w", err)
+		return nil, fmt.Errorf("auditpg: append: %w", err)
 	}
 	return stored, nil
 }
@@ -125,6 +141,9 @@ func (s *Store) List(ctx context.Context, q audit.Query) ([]audit.Event, error) 
 	}
 	if q.UserID != "" {
 		add("user_id = ?", q.UserID)
+	}
+	if q.Actor != "" {
+		add("user_id = ?", q.Actor)
 	}
 	if q.Category != "" {
 		add("category = ?", q.Category)

@@ -257,6 +257,64 @@ func TestConcurrentAppendsFormOneChain(t *testing.T) {
 	}
 }
 
+// TestConcurrentRecordsGroupCommit: many concurrent Records (a login flood) are group-committed;
+// every one is stored exactly once, in one valid chain, and mirrored to the file, and each Record
+// returns only after its own event is stored. A duplicate event ID fails alone, not its batch.
+func TestConcurrentRecordsGroupCommit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	const n = 200
+	dup := f.append(t, audit.Event{Category: audit.CategoryAuthentication, Action: audit.ActionLogin})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			e := audit.Event{
+				Category: audit.CategoryAuthentication, Action: audit.ActionLoginFailed, Level: audit.LevelSecurity,
+				Status: audit.StatusFailure, Details: map[string]any{"i": i},
+			}
+			if i == n/2 {
+				e.ID = dup.ID // refused (duplicate), must not take the others with it
+			}
+			f.log.Record(context.Background(), e)
+			if i == n/2 {
+				return
+			}
+			page, err := f.log.List(context.Background(), audit.Filter{Action: audit.ActionLoginFailed, PageSize: audit.MaxPageSize})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			found := false
+			for _, e := range page.Events {
+				found = found || e.Details["i"] == float64(i)
+			}
+			if !found {
+				t.Errorf("Record %d returned before its event was stored", i)
+			}
+		})
+	}
+	wg.Wait()
+	verifyOK(t, f.log, n)
+	page, err := f.log.List(t.Context(), audit.Filter{Action: audit.ActionLoginFailed, PageSize: audit.MaxPageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[float64]bool{}
+	for _, e := range page.Events {
+		seen[e.Details["i"].(float64)] = true
+	}
+	if len(page.Events) != n-1 || len(seen) != n-1 || seen[n/2] {
+		t.Fatalf("%d login_failed entries (%d distinct), want %d without the duplicate", len(page.Events), len(seen), n-1)
+	}
+	b, err := os.ReadFile(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := bytes.Count(b, []byte("\n")); lines != n {
+		t.Errorf("%d JSONL lines, want %d", lines, n)
+	}
+}
+
 func TestList(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
