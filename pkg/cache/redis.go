@@ -73,7 +73,10 @@ func NewRedis(rawURL string) (redis.UniversalClient, error) {
 		opt.ContextTimeoutEnabled = true
 		client = redis.NewClient(opt)
 	}
-	if err := redisotel.InstrumentTracing(client); err != nil {
+	// Spans name the command only: capturing the caller (a stack walk per command) and the full
+	// command text (keys and cached values) costs more CPU per command than the command itself on a
+	// hot path, and values do not belong in traces.
+	if err := redisotel.InstrumentTracing(client, redisotel.WithCallerEnabled(false), redisotel.WithDBStatement(false)); err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("cache: instrument redis tracing: %w", err)
 	}

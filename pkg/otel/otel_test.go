@@ -23,8 +23,13 @@ func TestSetupWithoutExporter(t *testing.T) {
 
 	ctx, span := gotel.Tracer("test").Start(ctx, "op")
 	sc := span.SpanContext()
-	if !sc.IsValid() || !sc.IsSampled() {
-		t.Fatalf("span context = %+v, want valid and sampled (for log correlation)", sc)
+	if !sc.IsValid() || sc.IsSampled() || span.IsRecording() {
+		t.Fatalf("span context = %+v (recording %v), want valid (for log correlation), neither sampled nor recording",
+			sc, span.IsRecording())
+	}
+	_, other := gotel.Tracer("test").Start(context.Background(), "other")
+	if other.SpanContext().TraceID() == sc.TraceID() {
+		t.Error("two root spans share a trace id")
 	}
 
 	member, err := baggage.NewMember("tenant", "c42")
@@ -39,7 +44,7 @@ func TestSetupWithoutExporter(t *testing.T) {
 
 	carrier := propagation.MapCarrier{}
 	gotel.GetTextMapPropagator().Inject(ctx, carrier)
-	want := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-01"
+	want := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-00"
 	if got := carrier.Get("traceparent"); got != want {
 		t.Errorf("traceparent = %q, want %q", got, want)
 	}
@@ -51,6 +56,12 @@ func TestSetupWithoutExporter(t *testing.T) {
 	remote := trace.SpanContextFromContext(gotel.GetTextMapPropagator().Extract(context.Background(), carrier))
 	if remote.TraceID() != sc.TraceID() || !remote.IsRemote() {
 		t.Errorf("extracted span context = %+v", remote)
+	}
+	// A span below the propagated context (the next process's server span) keeps the trace id,
+	// so its log lines correlate with the caller's, and does not record either.
+	_, child := gotel.Tracer("test").Start(trace.ContextWithRemoteSpanContext(context.Background(), remote), "server")
+	if csc := child.SpanContext(); csc.TraceID() != sc.TraceID() || csc.SpanID() == sc.SpanID() || !csc.IsValid() || child.IsRecording() {
+		t.Errorf("child span context = %+v (recording %v), want the same trace, a new span id, not recording", csc, child.IsRecording())
 	}
 	span.End()
 

@@ -20,8 +20,8 @@ import (
 // -benchtime=1x. Knobs (environment): E2E_LOAD_SECONDS (measured seconds per phase, default 10),
 // E2E_LOAD_RATE (API-key requests per second, default 1000), E2E_ME_RATE (GET /me per second
 // under the login flood, default 200), E2E_FLOOD_RATE (bad logins per second, default 1000),
-// E2E_GOGC (GOGC of every process; default the Go default), E2E_REDIS=0 (no Redis: in-memory
-// caches and rate limits).
+// E2E_GOGC and E2E_GOMAXPROCS (GOGC and GOMAXPROCS of every process; default the Go defaults),
+// E2E_REDIS=0 (no Redis: in-memory caches and rate limits).
 //
 //	go test ./gateway/internal/e2e -run '^$' -bench . -benchtime 1x
 
@@ -41,9 +41,12 @@ func benchMesh(b *testing.B, gatewayEnv map[string]string) *e2e.Mesh {
 	for k, v := range gatewayEnv {
 		env[k] = v
 	}
-	var svcEnv map[string]string
-	if v := os.Getenv("E2E_GOGC"); v != "" { // a GOGC for every process, to study GC's share
-		env["GOGC"], svcEnv = v, map[string]string{"GOGC": v}
+	svcEnv := map[string]string{}
+	// A GOGC or GOMAXPROCS for every process, to study GC's and the scheduler's share.
+	for _, knob := range []struct{ env, name string }{{"E2E_GOGC", "GOGC"}, {"E2E_GOMAXPROCS", "GOMAXPROCS"}} {
+		if v := os.Getenv(knob.env); v != "" {
+			env[knob.name], svcEnv[knob.name] = v, v
+		}
 	}
 	redis := os.Getenv("E2E_REDIS") != "0" // E2E_REDIS=0: in-memory caches and limits
 	return startMesh(b, e2e.Options{Redis: redis, LogLevel: "info", GatewayEnv: env, ServiceEnv: svcEnv})
@@ -170,6 +173,7 @@ func BenchmarkMeUnderLoginFlood(b *testing.B) {
 	_ = loadtest.Run(context.Background(), loadtest.Config{Rate: meRate, Duration: 2 * time.Second}, me) // warm
 	b.ResetTimer()
 	alone := loadtest.Run(context.Background(), loadtest.Config{Rate: meRate, Duration: phase}, me)
+	before := m.CPUTimes()
 	floodDone := make(chan loadtest.Result, 1)
 	go func() {
 		floodDone <- loadtest.Run(context.Background(), loadtest.Config{Rate: floodRate, Duration: phase}, flood)
@@ -180,6 +184,7 @@ func BenchmarkMeUnderLoginFlood(b *testing.B) {
 	report(b, "me-alone", alone)
 	report(b, "me-flood", under)
 	b.Logf("bad logins: %s", floodRes)
+	reportCPU(b, m, before, floodRes.Completed) // per bad login (the /me calls included)
 	rise := float64(under.P(0.99))/float64(alone.P(0.99)) - 1
 	b.ReportMetric(rise*100, "p99-rise-%")
 	if under.Errors > 0 || under.Statuses[http.StatusOK] != under.Completed {

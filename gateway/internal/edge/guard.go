@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"golang.org/x/time/rate"
+
 	"github.com/hashinsight/platform/gateway/internal/ratelimit"
 	"github.com/hashinsight/platform/pkg/errcode"
 )
@@ -23,6 +25,8 @@ const (
 	ScopeAPIKey = "api_key"
 	ScopeUser   = "user"
 	ScopeIP     = "ip"
+	// ScopeLogin: the gateway's cap on concurrent logins (WithLoginCap).
+	ScopeLogin = "login"
 )
 
 // GuardOptions configure WithGuard.
@@ -191,4 +195,77 @@ func (g *guard) unauthenticated() {
 		Message:  `invalid credential: Authorization must be "Bearer <access token or API key>"`,
 		GRPCCode: "UNAUTHENTICATED",
 	})
+}
+
+// LoginPath is the password login route, whose requests each cost the auth service an argon2id
+// hash.
+const LoginPath = "/api/v1/auth/login"
+
+// Defaults of LoginCap.
+const (
+	// DefaultMaxConcurrentLogins is how many logins one gateway lets through to the auth
+	// service at once.
+	DefaultMaxConcurrentLogins = 4
+	// DefaultLoginsPerSecond is how many logins per second one gateway lets through (with a
+	// burst of as many): a little more than the auth service's password hashing can serve on a
+	// small machine, so that what is shed beyond it costs no backend call.
+	DefaultLoginsPerSecond = 20
+)
+
+// loginRetryAfter is the Retry-After, in seconds, of a login shed by WithLoginCap.
+const loginRetryAfter = "1"
+
+// LoginCap bounds the logins one gateway passes to the auth service (WithLoginCap).
+type LoginCap struct {
+	// MaxInFlight is how many may be in flight at once; 0 means DefaultMaxConcurrentLogins.
+	MaxInFlight int
+	// PerSecond is how many may start per second, with a burst of as many; 0 means
+	// DefaultLoginsPerSecond.
+	PerSecond int
+}
+
+// WithLoginCap lets at most c.MaxInFlight POST /api/v1/auth/login requests through at once and
+// at most c.PerSecond per second, and answers any further one at once with 429 API_001 and
+// Retry-After, without calling the auth service. Each login costs auth an expensive password
+// hash (auth runs few at a time and refuses the rest itself, but each refusal still costs a
+// backend call and an audit entry), so under a flood of logins this sheds the excess at the
+// edge, where it is cheapest, while every other route is untouched. The cap is per gateway
+// replica. Shed logins never reached a password check, so they are not failed logins for the
+// audit log; they are counted through onReject (scope "login").
+func WithLoginCap(c LoginCap, onReject func(scope string)) Middleware {
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = DefaultMaxConcurrentLogins
+	}
+	if c.PerSecond <= 0 {
+		c.PerSecond = DefaultLoginsPerSecond
+	}
+	slots := make(chan struct{}, c.MaxInFlight)
+	starts := rate.NewLimiter(rate.Limit(c.PerSecond), c.PerSecond)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPost || r.URL.Path != LoginPath {
+				next.ServeHTTP(w, r)
+				return
+			}
+			select {
+			case slots <- struct{}{}:
+				if starts.Allow() {
+					defer func() { <-slots }()
+					next.ServeHTTP(w, r)
+					return
+				}
+				<-slots
+			default:
+			}
+			if onReject != nil {
+				onReject(ScopeLogin)
+			}
+			w.Header().Set(HeaderRetryAfter, loginRetryAfter)
+			writeError(w, r, http.StatusTooManyRequests, apiError{
+				Code:     errcode.RateLimited,
+				Message:  "too many logins in progress; retry after " + loginRetryAfter + " s",
+				GRPCCode: "RESOURCE_EXHAUSTED",
+			})
+		})
+	}
 }

@@ -405,3 +405,90 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
+
+// TestLoginCap: with max logins in flight, a further login is answered 429 API_001 with
+// Retry-After at once, without reaching the backend; other routes and methods are not capped,
+// and a finished login frees its slot.
+func TestLoginCap(t *testing.T) {
+	const maxInFlight = 2
+	release := make(chan struct{})
+	entered := make(chan struct{}, 10)
+	var mu sync.Mutex
+	reached := 0
+	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reached++
+		mu.Unlock()
+		if r.URL.Path == LoginPath && r.Header.Get("X-Hold") != "" {
+			entered <- struct{}{}
+			<-release
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	var rejected []string
+	h := WithLoginCap(LoginCap{MaxInFlight: maxInFlight, PerSecond: 1000}, func(scope string) { rejected = append(rejected, scope) })(backend)
+	do := func(method, path string, hold bool) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, path, strings.NewReader(`{}`))
+		if hold {
+			r.Header.Set("X-Hold", "1")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	var wg sync.WaitGroup
+	for range maxInFlight {
+		wg.Go(func() { do(http.MethodPost, LoginPath, true) })
+		<-entered
+	}
+	w := do(http.MethodPost, LoginPath, false)
+	if w.Code != http.StatusTooManyRequests || w.Header().Get(HeaderRetryAfter) != "1" || !strings.Contains(w.Body.String(), `"API_001"`) {
+		t.Fatalf("login over the cap = %d %q (Retry-After %q), want 429 API_001 with Retry-After 1",
+			w.Code, w.Body.String(), w.Header().Get(HeaderRetryAfter))
+	}
+	if len(rejected) != 1 || rejected[0] != ScopeLogin {
+		t.Errorf("rejections %v, want [login]", rejected)
+	}
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodGet, "/api/v1/auth/me"},
+		{http.MethodPost, "/api/v1/auth/refresh"},
+		{http.MethodGet, LoginPath},
+	} {
+		if w := do(tc.method, tc.path, false); w.Code != http.StatusOK {
+			t.Errorf("%s %s while logins are capped = %d, want 200", tc.method, tc.path, w.Code)
+		}
+	}
+	close(release)
+	wg.Wait()
+	if w := do(http.MethodPost, LoginPath, false); w.Code != http.StatusOK {
+		t.Errorf("login after the slots were freed = %d, want 200", w.Code)
+	}
+	if reached != maxInFlight+4 {
+		t.Errorf("backend reached %d times, want %d (the shed login must not reach it)", reached, maxInFlight+4)
+	}
+}
+
+// TestLoginRate: past PerSecond logins (its burst) the next is shed with 429 API_001 at once.
+func TestLoginRate(t *testing.T) {
+	reached := 0
+	h := WithLoginCap(LoginCap{MaxInFlight: 100, PerSecond: 2}, nil)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		reached++
+		w.WriteHeader(http.StatusOK)
+	}))
+	codes := []int{}
+	for range 5 {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, LoginPath, strings.NewReader(`{}`)))
+		codes = append(codes, w.Code)
+	}
+	// The burst of 2 passes; the others arrive well within the 0.5 s refill.
+	want := []int{200, 200, 429, 429, 429}
+	for i := range want {
+		if codes[i] != want[i] {
+			t.Fatalf("statuses %v, want %v", codes, want)
+		}
+	}
+	if reached != 2 {
+		t.Errorf("backend reached %d times, want 2", reached)
+	}
+}

@@ -53,6 +53,9 @@ func RegisterServices(ctx context.Context, mux *runtime.ServeMux, backends Backe
 	if err := RegisterCollectorRoutes(mux, miningv1.NewMiningServiceClient(mining.Conn)); err != nil {
 		return fmt.Errorf("register collector routes: %w", err)
 	}
+	if err := RegisterImportRoute(mux, miningv1.NewMiningServiceClient(mining.Conn)); err != nil {
+		return fmt.Errorf("register import route: %w", err)
+	}
 	return nil
 }
 
@@ -97,13 +100,16 @@ type HandlerOptions struct {
 	// Guard is the admission check: malformed credentials and rate limits
 	// (see WithGuard).
 	Guard GuardOptions
+	// LoginCap bounds the logins passed to the auth service (WithLoginCap);
+	// zero fields take the defaults.
+	LoginCap LoginCap
 }
 
 // Handler wraps the router in the gateway's middleware, outermost first:
 // tracing (otelhttp, W3C propagation) → security headers → request id and
 // client IP → access log → metrics/SLO → panic recovery → Grpc-Timeout
-// removal → admission (malformed credentials, rate limits) → body limit →
-// router.
+// removal → login cap → admission (malformed credentials, rate limits) →
+// body limit → router.
 func Handler(router http.Handler, o HandlerOptions) http.Handler {
 	metered := o.Metrics.HTTPMiddleware
 	unmetered := make(map[string]bool, len(o.Unmetered))
@@ -127,6 +133,7 @@ func Handler(router http.Handler, o HandlerOptions) http.Handler {
 		withMetrics,
 		WithRecovery(o.Logger),
 		withoutClientTimeouts,
+		WithLoginCap(o.LoginCap, o.Guard.OnReject),
 		WithGuard(o.Guard),
 		WithBodyLimit(o.MaxBodyBytes),
 	)
