@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -119,5 +120,27 @@ func wantCode(t *testing.T, err error, code codes.Code, ec errcode.Code) {
 		if got, _ := errcode.FromStatus(st); got != ec {
 			t.Fatalf("error code %s (%v), want %s", got, err, ec)
 		}
+	}
+}
+
+// wantField fails the test unless err has code (with its HashInsight error code: VALIDATION_001,
+// CONFLICT_001 for AlreadyExists, AUTH_002 for PermissionDenied) and a field violation for field.
+func wantField(t *testing.T, err error, code codes.Code, field string) {
+	t.Helper()
+	ec := errcode.Validation
+	switch code {
+	case codes.AlreadyExists:
+		ec = errcode.Conflict
+	case codes.PermissionDenied:
+		ec = errcode.AuthForbidden
+	}
+	wantCode(t, err, code, ec)
+	st, _ := status.FromError(err)
+	var fields []string
+	for _, fv := range errcode.FieldViolations(st) {
+		fields = append(fields, fv.Field)
+	}
+	if !slices.Contains(fields, field) {
+		t.Fatalf("field violations %v (%v), want %q", fields, err, field)
 	}
 }

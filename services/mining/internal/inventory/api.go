@@ -1,5 +1,5 @@
 // Package inventory is the fleet inventory of the mining service: miners (create, get, list,
-// update, delete, with tenancy) and the model catalogue, read through the miner cache.
+// update, delete, with tenancy) and the model catalogue, read through the miner and model caches.
 package inventory
 
 import (
@@ -8,12 +8,14 @@ import (
 	"github.com/hashinsight/platform/services/mining/internal/platform"
 )
 
-// API serves the inventory RPCs of MiningService.
+// API serves the inventory RPCs of MiningService. Its exported methods are exactly those RPCs.
 type API struct {
-	d *platform.Deps
+	d      *platform.Deps
+	miners *minerStore
+	models *modelStore
 }
 
 // New returns the inventory API on d.
 func New(_ context.Context, d *platform.Deps) (*API, error) {
-	return &API{d: d}, nil
+	return &API{d: d, miners: &minerStore{db: d.DB}, models: &modelStore{db: d.DB}}, nil
 }
