@@ -88,6 +88,9 @@ type Spec struct {
 	// DefaultGRPCAddr and DefaultHTTPAddr are used when GRPC_ADDR / HTTP_ADDR are unset.
 	DefaultGRPCAddr string
 	DefaultHTTPAddr string
+	// MaxRecvMsgBytes overrides gRPC's 4 MiB limit on a received message when > 0 (mining's
+	// whole-file CSV import).
+	MaxRecvMsgBytes int
 }
 
 // Config is what every service reads from the environment, beyond config.Common.
@@ -282,6 +285,8 @@ func run(ctx context.Context, spec Spec, cfg *Config, logger *slog.Logger, regis
 		DrainTimeout: cfg.DrainTimeout,
 		SLOWindow:    cfg.SLOWindow(),
 		Version:      Version,
+
+		MaxRecvMsgSize: spec.MaxRecvMsgBytes,
 	})
 	if err != nil {
 		return fmt.Errorf("grpc server: %w", err)

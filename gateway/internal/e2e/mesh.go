@@ -124,6 +124,9 @@ type Mesh struct {
 	GRPCAddr, HTTPAddr map[string]string
 	// RedisURL is the shared Redis, or "memory".
 	RedisURL string
+	// DatabaseURL is each service's own database (its role, its schema), for tests that read
+	// back what a request stored.
+	DatabaseURL map[string]string
 
 	key        *token.SigningKey
 	issuer     *token.Issuer
@@ -151,7 +154,7 @@ func Start(t testing.TB, o Options) *Mesh {
 	}
 	dir := t.TempDir()
 	m := &Mesh{
-		GRPCAddr: map[string]string{}, HTTPAddr: map[string]string{},
+		GRPCAddr: map[string]string{}, HTTPAddr: map[string]string{}, DatabaseURL: map[string]string{},
 		procs: map[string]*proc{}, logDir: filepath.Join(dir, "logs"), RedisURL: "memory",
 		issuer: token.NewIssuer(token.IssuerOptions{}),
 	}
@@ -183,6 +186,7 @@ func Start(t testing.TB, o Options) *Mesh {
 		if s == "auth" {
 			m.trustTestKey(t, db.DSN)
 		}
+		m.DatabaseURL[s] = db.DSN
 		leaf := certs.Leaves[mtls.Service(s)]
 		env := map[string]string{
 			"DATABASE_URL":           db.DSN,
@@ -609,4 +613,27 @@ func startRedis(t testing.TB, dir string) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// PeakRSS returns a running process's peak resident set size in bytes (VmHWM of
+// /proc/<pid>/status; Linux only, false elsewhere), by name ("mining", "gateway", …).
+func (m *Mesh) PeakRSS(name string) (int64, bool) {
+	p, ok := m.procs[name]
+	if !ok {
+		return 0, false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			return kb << 10, true
+		}
+	}
+	return 0, false
 }

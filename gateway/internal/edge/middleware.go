@@ -288,6 +288,7 @@ func bodyTooLarge(ctx context.Context, err error) (int64, bool) {
 func WithBodyLimit(limit int64) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			limit := bodyLimitFor(r, limit) // the import route has its own
 			if r.ContentLength > limit {
 				writeTooLarge(w, r, limit)
 				return

@@ -98,7 +98,7 @@ invalid), 130 interrupted.`,
 	root.SetOut(s.Stdout)
 	root.SetErr(s.Stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newDevCmd(s), newHealthCmd(s), newUserCmd(s), newAPIKeyCmd(s), newAuditCmd(s))
+	root.AddCommand(newDevCmd(s), newHealthCmd(s), newUserCmd(s), newAPIKeyCmd(s), newAuditCmd(s), newMinersCmd(s))
 	return root
 }
 

@@ -30,6 +30,7 @@ func Spec() service.Spec {
 		Migrations:      migrations.FS,
 		DefaultGRPCAddr: ":7002",
 		DefaultHTTPAddr: ":9102",
+		MaxRecvMsgBytes: 80 << 20, // ImportMinersCsv carries a CSV file of up to 64 MiB
 	}
 }
 
