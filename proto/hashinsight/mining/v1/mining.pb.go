@@ -2333,13 +2333,13 @@ const file_hashinsight_mining_v1_mining_proto_rawDesc = "" +
 	" \x01(\x03R\x14profitUsdCentsPerDay\x126\n" +
 	"\x18hashprice_usd_per_th_day\x18\v \x01(\tR\x14hashpriceUsdPerThDay\x12I\n" +
 	"\"break_even_electricity_usd_per_kwh\x18\f \x01(\tR\x1dbreakEvenElectricityUsdPerKwh\x126\n" +
-	"\x18break_even_btc_price_usd\x18\r \x01(\tR\x14breakEvenBtcPriceUsd\"\xa0\x03\n" +
+	"\x18break_even_btc_price_usd\x18\r \x01(\tR\x14breakEvenBtcPriceUsd\"\x86\x04\n" +
 	"\x13ProfitabilityParams\x12\\\n" +
-	"\x17electricity_usd_per_kwh\x18\x01 \x01(\tB%\xbaH\"\xd8\x01\x01r\x1d2\x1b^[0-9]{1,4}(\\.[0-9]{1,9})?$R\x14electricityUsdPerKwh\x12\x96\x01\n" +
-	"\x10pool_fee_percent\x18\x02 \x01(\tBl\xbaHi\xba\x01D\n" +
-	"\x16pool_fee_percent.range\x12\x13must be at most 100\x1a\x15double(this) <= 100.0\xd8\x01\x01r\x1d2\x1b^[0-9]{1,3}(\\.[0-9]{1,9})?$R\x0epoolFeePercent\x12\x91\x01\n" +
-	"\x0euptime_percent\x18\x03 \x01(\tBj\xbaHg\xba\x01B\n" +
-	"\x14uptime_percent.range\x12\x13must be at most 100\x1a\x15double(this) <= 100.0\xd8\x01\x01r\x1d2\x1b^[0-9]{1,3}(\\.[0-9]{1,9})?$R\ruptimePercent\"\xf0\x02\n" +
+	"\x17electricity_usd_per_kwh\x18\x01 \x01(\tB%\xbaH\"\xd8\x01\x01r\x1d2\x1b^[0-9]{1,4}(\\.[0-9]{1,9})?$R\x14electricityUsdPerKwh\x12\xc9\x01\n" +
+	"\x10pool_fee_percent\x18\x02 \x01(\tB\x9e\x01\xbaH\x9a\x01\xba\x01u\n" +
+	"\x16pool_fee_percent.range\x12\x13must be at most 100\x1aF!this.matches('^[0-9]{1,3}(\\\\.[0-9]{1,9})?$') || double(this) <= 100.0\xd8\x01\x01r\x1d2\x1b^[0-9]{1,3}(\\.[0-9]{1,9})?$R\x0epoolFeePercent\x12\xc4\x01\n" +
+	"\x0euptime_percent\x18\x03 \x01(\tB\x9c\x01\xbaH\x98\x01\xba\x01s\n" +
+	"\x14uptime_percent.range\x12\x13must be at most 100\x1aF!this.matches('^[0-9]{1,3}(\\\\.[0-9]{1,9})?$') || double(this) <= 100.0\xd8\x01\x01r\x1d2\x1b^[0-9]{1,3}(\\.[0-9]{1,9})?$R\ruptimePercent\"\xf0\x02\n" +
 	"\x0eMarketOverride\x12A\n" +
 	"\x13btc_price_usd_cents\x18\x01 \x01(\x03B\r\xbaH\n" +
 	"\"\b\x18\x80ȯ\xa0% \x00H\x00R\x10btcPriceUsdCents\x88\x01\x01\x125\n" +
