@@ -90,6 +90,26 @@ func (a *Auth) APIKey(t testing.TB, p *authn.Principal) string {
 	return plain
 }
 
+// CollectorToken registers a new collector token bound to siteID and returns its plaintext.
+// Authenticate resolves it as the auth service resolves collector tokens: a KindCollector
+// principal with SiteID and only the collector:write permission.
+func (a *Auth) CollectorToken(t testing.TB, siteID string) string {
+	t.Helper()
+	plain, parsed, err := apikey.Generate("dev", apikey.KindCollector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.apiKeys[plain] = &authn.Principal{
+		Kind:             authn.KindCollector,
+		Permissions:      []string{authn.PermCollectorWrite},
+		CollectorTokenID: "col-" + parsed.Prefix(),
+		SiteID:           siteID,
+	}
+	return plain
+}
+
 // RevokeAPIKey makes Authenticate reject plain from now on.
 func (a *Auth) RevokeAPIKey(plain string) {
 	a.mu.Lock()

@@ -17,6 +17,9 @@ type Config struct {
 	DefaultElectricityUSDPerKWh string `env:"DEFAULT_ELECTRICITY_USD_PER_KWH" envDefault:"0.05"`
 	// ImportMaxRows bounds the data rows of one import.
 	ImportMaxRows int `env:"IMPORT_MAX_ROWS" envDefault:"100000"`
+	// CollectorMaxRecords bounds the records of one collector upload (UploadCollectorBatch); a
+	// larger upload is refused whole. DESIGN.md §5: up to 1,000 a request by default.
+	CollectorMaxRecords int `env:"COLLECTOR_MAX_RECORDS" envDefault:"1000"`
 	// MinerCacheTTL is how long a miner or catalogue read is served from the cache (every write
 	// invalidates it at once; the TTL bounds what another writer, such as a manual SQL fix, costs).
 	MinerCacheTTL time.Duration `env:"MINER_CACHE_TTL" envDefault:"5m"`
@@ -34,6 +37,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ImportMaxRows < 1 || c.ImportMaxRows > 1_000_000 {
 		problems = append(problems, &config.Error{Var: "IMPORT_MAX_ROWS", Reason: "must be between 1 and 1000000"})
+	}
+	if c.CollectorMaxRecords < 1 || c.CollectorMaxRecords > 100_000 {
+		problems = append(problems, &config.Error{Var: "COLLECTOR_MAX_RECORDS", Reason: "must be between 1 and 100000"})
 	}
 	if c.MinerCacheTTL < time.Second {
 		problems = append(problems, &config.Error{Var: "MINER_CACHE_TTL", Reason: "must be at least 1s"})
