@@ -42,6 +42,7 @@ import (
 	"github.com/hashinsight/platform/pkg/mtls"
 	"github.com/hashinsight/platform/pkg/mtls/devca"
 	"github.com/hashinsight/platform/pkg/postgres/pgtest"
+	"github.com/hashinsight/platform/pkg/testkit/freeport"
 )
 
 // Services returns the backends in start order (auth first: the others fetch its keys).
@@ -179,36 +180,35 @@ func Start(t testing.TB, o Options) *Mesh {
 	}
 
 	for _, s := range Services() {
-		m.GRPCAddr[s], m.HTTPAddr[s] = freeAddr(t), freeAddr(t)
-	}
-	for _, s := range Services() {
 		db := pgtest.NewDatabase(t, pgtest.Options{Schema: s, Role: true, Migrations: migrations(t, o.RepoRoot, s)})
 		if s == "auth" {
 			m.trustTestKey(t, db.DSN)
 		}
 		m.DatabaseURL[s] = db.DSN
 		leaf := certs.Leaves[mtls.Service(s)]
-		env := map[string]string{
-			"DATABASE_URL":           db.DSN,
-			"SESSION_SECRET":         testSessionSecret,
-			"ENCRYPTION_PASSWORD":    testEncryptionPassword,
-			"REDIS_URL":              m.RedisURL,
-			"LOG_FORMAT":             "json",
-			"LOG_LEVEL":              o.LogLevel,
-			"MTLS_CA_CERT_PATH":      certs.CACert,
-			"MTLS_SERVER_CERT_PATH":  leaf.Cert,
-			"MTLS_SERVER_KEY_PATH":   leaf.Key,
-			"GRPC_ADDR":              m.GRPCAddr[s],
-			"HTTP_ADDR":              m.HTTPAddr[s],
-			"AUTH_GRPC_ADDR":         m.GRPCAddr["auth"],
-			"AUDIT_LOG_PATH":         filepath.Join(dir, "audit.jsonl"),
-			"SHUTDOWN_DRAIN_TIMEOUT": "5s",
-		}
-		for k, v := range o.ServiceEnv {
-			env[k] = v
-		}
-		m.start(t, s, filepath.Join(o.BinDir, s), env)
-		m.waitReady(t, s, "http://"+m.HTTPAddr[s]+"/readyz")
+		m.startReady(t, s, filepath.Join(o.BinDir, s), func() (map[string]string, string) {
+			m.GRPCAddr[s], m.HTTPAddr[s] = freeport.Addr(t), freeport.Addr(t)
+			env := map[string]string{
+				"DATABASE_URL":           db.DSN,
+				"SESSION_SECRET":         testSessionSecret,
+				"ENCRYPTION_PASSWORD":    testEncryptionPassword,
+				"REDIS_URL":              m.RedisURL,
+				"LOG_FORMAT":             "json",
+				"LOG_LEVEL":              o.LogLevel,
+				"MTLS_CA_CERT_PATH":      certs.CACert,
+				"MTLS_SERVER_CERT_PATH":  leaf.Cert,
+				"MTLS_SERVER_KEY_PATH":   leaf.Key,
+				"GRPC_ADDR":              m.GRPCAddr[s],
+				"HTTP_ADDR":              m.HTTPAddr[s],
+				"AUTH_GRPC_ADDR":         m.GRPCAddr["auth"],
+				"AUDIT_LOG_PATH":         filepath.Join(dir, "audit.jsonl"),
+				"SHUTDOWN_DRAIN_TIMEOUT": "5s",
+			}
+			for k, v := range o.ServiceEnv {
+				env[k] = v
+			}
+			return env, "http://" + m.HTTPAddr[s] + "/readyz"
+		})
 	}
 
 	m.gatewayEnv = map[string]string{
@@ -239,20 +239,22 @@ func Start(t testing.TB, o Options) *Mesh {
 // Redis) and returns its base URL and metrics URL.
 func (m *Mesh) AddGateway(t testing.TB) (url, metricsURL string) {
 	t.Helper()
-	gwAddr, promAddr := freeAddr(t), freeAddr(t)
-	_, promPort, _ := net.SplitHostPort(promAddr)
-	env := map[string]string{"GATEWAY_ADDR": gwAddr, "PROMETHEUS_PORT": promPort}
-	for k, v := range m.gatewayEnv {
-		env[k] = v
-	}
 	name := "gateway"
 	if m.gateways > 0 {
 		name = fmt.Sprintf("gateway-%d", m.gateways+1)
 	}
 	m.gateways++
-	url = "http://" + gwAddr
-	m.start(t, name, filepath.Join(m.binDir, "gateway"), env)
-	m.waitReady(t, name, url+"/health/detailed")
+	var promPort string
+	m.startReady(t, name, filepath.Join(m.binDir, "gateway"), func() (map[string]string, string) {
+		gwAddr := freeport.Addr(t)
+		_, promPort, _ = net.SplitHostPort(freeport.Addr(t))
+		env := map[string]string{"GATEWAY_ADDR": gwAddr, "PROMETHEUS_PORT": promPort}
+		for k, v := range m.gatewayEnv {
+			env[k] = v
+		}
+		url = "http://" + gwAddr
+		return env, url + "/health/detailed"
+	})
 	return url, "http://127.0.0.1:" + promPort + "/metrics"
 }
 
@@ -348,13 +350,24 @@ func (m *Mesh) start(t testing.TB, name, bin string, env map[string]string) {
 // pass.
 func (m *Mesh) waitReady(t testing.TB, name, url string) {
 	t.Helper()
+	if err := m.ready(name, url); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// errExited is a process that exited before it was ready.
+var errExited = errors.New("exited before it was ready")
+
+// ready polls url until it answers 200; it fails (wrapping errExited) when the process exits first,
+// or after 30 s.
+func (m *Mesh) ready(name, url string) error {
 	p := m.procs[name]
 	deadline := time.Now().Add(30 * time.Second)
 	client := &http.Client{Timeout: time.Second}
 	for {
 		select {
 		case <-p.done:
-			t.Fatalf("e2e: %s exited before it was ready (%v):\n%s", name, p.err, tail(p.log, 40))
+			return fmt.Errorf("e2e: %s %w (%v):\n%s", name, errExited, p.err, tail(p.log, 40))
 		default:
 		}
 		resp, err := client.Get(url)
@@ -362,13 +375,31 @@ func (m *Mesh) waitReady(t testing.TB, name, url string) {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("e2e: %s not ready at %s within 30s (last: %v):\n%s", name, url, err, tail(p.log, 40))
+			return fmt.Errorf("e2e: %s not ready at %s within 30s (last: %v):\n%s", name, url, err, tail(p.log, 40))
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// startReady starts a process and waits until url(addrs) answers, picking new addresses and
+// starting again when the process lost a picked address to another listener before binding it.
+func (m *Mesh) startReady(t testing.TB, name, bin string, pick func() (env map[string]string, url string)) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		env, url := pick()
+		m.start(t, name, bin, env)
+		err := m.ready(name, url)
+		if err == nil {
+			return
+		}
+		if attempt < 3 && errors.Is(err, errExited) && strings.Contains(err.Error(), "address already in use") {
+			continue
+		}
+		t.Fatal(err)
 	}
 }
 
@@ -570,16 +601,6 @@ func Bearer(credential string) map[string]string {
 	return map[string]string{"Authorization": "Bearer " + credential}
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startRedis runs a throwaway redis-server on a free loopback port and returns its URL.
 func startRedis(t testing.TB, dir string) string {
 	t.Helper()
@@ -587,7 +608,7 @@ func startRedis(t testing.TB, dir string) string {
 	if err != nil {
 		t.Skip("redis-server not installed")
 	}
-	addr := freeAddr(t)
+	addr := freeport.Addr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -46,6 +46,7 @@ import (
 	"github.com/hashinsight/platform/pkg/mtls/devca"
 	"github.com/hashinsight/platform/pkg/postgres/pgtest"
 	"github.com/hashinsight/platform/pkg/service"
+	"github.com/hashinsight/platform/pkg/testkit/freeport"
 )
 
 // Main runs the package's tests and stops the throwaway Postgres cluster afterwards.
@@ -159,10 +160,10 @@ func Environment(t *testing.T, spec service.Spec) (map[string]string, devca.File
 		"MTLS_CA_CERT_PATH":     self.CACertPath,
 		"MTLS_SERVER_CERT_PATH": self.CertPath,
 		"MTLS_SERVER_KEY_PATH":  self.KeyPath,
-		"GRPC_ADDR":             freeAddr(t),
+		"GRPC_ADDR":             freeport.Addr(t),
 		// Nothing listens here unless the test starts one (StartAuth): tests never reach a real auth.
-		"AUTH_GRPC_ADDR":         freeAddr(t),
-		"HTTP_ADDR":              freeAddr(t),
+		"AUTH_GRPC_ADDR":         freeport.Addr(t),
+		"HTTP_ADDR":              freeport.Addr(t),
 		"SHUTDOWN_DRAIN_TIMEOUT": "5s",
 	}, certs
 }
@@ -633,16 +634,6 @@ func waitServing(t *testing.T, h *Harness) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func fullNames(names []protoreflect.FullName) []string {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/hashinsight/platform/pkg/authn"
 	"github.com/hashinsight/platform/pkg/errcode"
 	"github.com/hashinsight/platform/pkg/service/servicetest"
+	"github.com/hashinsight/platform/pkg/testkit/freeport"
 	"github.com/hashinsight/platform/pkg/testkit/redistest"
 	miningv1 "github.com/hashinsight/platform/proto/hashinsight/mining/v1"
 	"github.com/hashinsight/platform/services/mining/internal/app"
@@ -756,7 +756,7 @@ func TestInventoryMinerModels(t *testing.T) {
 func invStartReplica(t *testing.T, m *mesh) miningv1.MiningServiceClient {
 	t.Helper()
 	env := maps.Clone(m.h.Env)
-	env["GRPC_ADDR"], env["HTTP_ADDR"] = invLoopbackAddr(t), invLoopbackAddr(t)
+	env["GRPC_ADDR"], env["HTTP_ADDR"] = freeport.Addr(t), freeport.Addr(t)
 	cfg, err := app.LoadConfig(env)
 	if err != nil {
 		t.Fatal(err)
@@ -764,15 +764,4 @@ func invStartReplica(t *testing.T, m *mesh) miningv1.MiningServiceClient {
 	h := servicetest.Start(t, app.Spec(), app.Register(cfg), env)
 	h.Certs = m.h.Certs
 	return miningv1.NewMiningServiceClient(h.Dial(gatewayID))
-}
-
-// invLoopbackAddr returns a free loopback address.
-func invLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
