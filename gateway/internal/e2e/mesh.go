@@ -346,15 +346,6 @@ func (m *Mesh) start(t testing.TB, name, bin string, env map[string]string) {
 	})
 }
 
-// waitReady polls url until it answers 200, failing the test if the process exits first or 30 s
-// pass.
-func (m *Mesh) waitReady(t testing.TB, name, url string) {
-	t.Helper()
-	if err := m.ready(name, url); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // errExited is a process that exited before it was ready.
 var errExited = errors.New("exited before it was ready")
 
