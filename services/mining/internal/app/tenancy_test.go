@@ -209,6 +209,9 @@ func TestTenancyEveryRPC(t *testing.T) {
 			_, err := as().UploadCollectorBatch(telAsCollector(m, "site-a"), &miningv1.UploadCollectorBatchRequest{
 				SiteId: "site-b", ContentEncoding: "gzip", Body: body})
 			wantCode(t, err, codes.PermissionDenied, errcode.AuthForbidden)
+			_, err = as().UploadCollectorBatch(scopedCtx(), &miningv1.UploadCollectorBatchRequest{
+				SiteId: "site-b", ContentEncoding: "gzip", Body: body})
+			wantCode(t, err, codes.PermissionDenied, errcode.AuthForbidden)
 			if n := telSampleCount(t, m, "site-b"); n != 0 {
 				t.Fatalf("%d samples stored for site-b", n)
 			}

@@ -183,13 +183,20 @@ func (a *API) record(ctx context.Context, msg *miningv1.RecordTelemetryRequest) 
 	return res, nil
 }
 
-// checkSite refuses a collector token bound to another site than site (AUTH_002). Users,
-// operators and services may write for any site.
+// checkSite refuses a collector token bound to another site than site (AUTH_002). Operators,
+// services and unscoped users may write for any site; a tenant-scoped user may not write
+// telemetry at all, because a site's samples decide the uptime of every customer's miners there.
 func checkSite(ctx context.Context, site string) error {
 	p, _ := authn.FromContext(ctx)
-	if p != nil && p.Kind == authn.KindCollector && p.SiteID != site {
+	switch {
+	case p == nil:
+		return nil
+	case p.Kind == authn.KindCollector && p.SiteID != site:
 		return errcode.Error(errcode.AuthForbidden, codes.PermissionDenied,
 			"the collector token is bound to another site than site_id")
+	case p.Kind != authn.KindCollector && !p.AllCustomers:
+		return errcode.Error(errcode.AuthForbidden, codes.PermissionDenied,
+			"telemetry needs the site's collector token or a caller that sees every customer")
 	}
 	return nil
 }
