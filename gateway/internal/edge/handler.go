@@ -9,16 +9,17 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+
 	"github.com/hashinsight/platform/pkg/metrics"
 	analyticsv1 "github.com/hashinsight/platform/proto/hashinsight/analytics/v1"
 	authv1 "github.com/hashinsight/platform/proto/hashinsight/auth/v1"
 	billingv1 "github.com/hashinsight/platform/proto/hashinsight/billing/v1"
 	miningv1 "github.com/hashinsight/platform/proto/hashinsight/mining/v1"
 	slav1 "github.com/hashinsight/platform/proto/hashinsight/sla/v1"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc"
 )
 
 // registrars are the generated grpc-gateway registrations by backend name.

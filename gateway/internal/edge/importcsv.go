@@ -9,10 +9,11 @@ import (
 	"strconv"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"github.com/hashinsight/platform/pkg/errcode"
-	miningv1 "github.com/hashinsight/platform/proto/hashinsight/mining/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+
+	"github.com/hashinsight/platform/pkg/errcode"
+	miningv1 "github.com/hashinsight/platform/proto/hashinsight/mining/v1"
 )
 
 // ImportPath is the REST route of ImportMinersCsv.
