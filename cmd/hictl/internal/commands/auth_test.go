@@ -378,6 +378,33 @@ type result struct {
 	prompts        []string
 }
 
+// check fails the test unless r exited with code, printed exactly wantOut (when not empty) and
+// printed wantErr within its standard error.
+func (r result) check(t *testing.T, code int, wantOut, wantErr string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, code, r.stdout, r.stderr)
+	}
+	if wantOut != "" && r.stdout != wantOut {
+		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, wantOut)
+	}
+	if !strings.Contains(r.stderr, wantErr) {
+		t.Errorf("stderr %q does not contain %q", r.stderr, wantErr)
+	}
+}
+
+// checkSent fails the test unless got is exactly want, or empty when want is nil.
+func checkSent[T proto.Message](t *testing.T, got []T, want T) {
+	t.Helper()
+	none := proto.Message(want) == nil || !want.ProtoReflect().IsValid()
+	switch {
+	case none && len(got) > 0:
+		t.Errorf("request sent: %v", got)
+	case !none && (len(got) != 1 || !proto.Equal(got[0], want)):
+		t.Errorf("requests %v, want %v", got, want)
+	}
+}
+
 // run runs hictl with args plus the env's connection flags.
 func (e *authEnv) run(t *testing.T, o runOpts, args ...string) result {
 	t.Helper()
@@ -520,25 +547,11 @@ func TestUserCreate(t *testing.T) {
 			env.fake.reset()
 			env.fake.setFail("CreateUser", tt.fail)
 			r := env.run(t, tt.opts, append([]string{"user", "create"}, tt.args...)...)
-			if r.code != tt.wantCode {
-				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.wantCode, r.stdout, r.stderr)
-			}
-			if tt.wantOut != "" && r.stdout != tt.wantOut {
-				t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, tt.wantOut)
-			}
-			if !strings.Contains(r.stderr, tt.wantErr) {
-				t.Errorf("stderr %q does not contain %q", r.stderr, tt.wantErr)
-			}
+			r.check(t, tt.wantCode, tt.wantOut, tt.wantErr)
 			if tt.wantPrompt != nil && !slices.Equal(r.prompts, tt.wantPrompt) {
 				t.Errorf("prompts %q, want %q", r.prompts, tt.wantPrompt)
 			}
-			got := requests[*authv1.CreateUserRequest](env.fake)
-			switch {
-			case tt.want == nil && len(got) > 0:
-				t.Errorf("request sent: %v", got)
-			case tt.want != nil && (len(got) != 1 || !proto.Equal(got[0], tt.want)):
-				t.Errorf("requests %v, want %v", got, tt.want)
-			}
+			checkSent(t, requests[*authv1.CreateUserRequest](env.fake), tt.want)
 			for _, secret := range []string{"correct horse", "from stdin 1", "password-123", "password-1"} {
 				if strings.Contains(r.stdout+r.stderr, secret) {
 					t.Errorf("output shows the password %q", secret)
@@ -711,22 +724,8 @@ func TestUserRoleAndDisable(t *testing.T) {
 			env.fake.reset()
 			env.fake.setFail("ChangeUserRole", tt.fail)
 			r := env.run(t, runOpts{}, tt.args...)
-			if r.code != tt.wantCode {
-				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.wantCode, r.stdout, r.stderr)
-			}
-			if tt.wantOut != "" && r.stdout != tt.wantOut {
-				t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, tt.wantOut)
-			}
-			if !strings.Contains(r.stderr, tt.wantErr) {
-				t.Errorf("stderr %q does not contain %q", r.stderr, tt.wantErr)
-			}
-			got := requests[proto.Message](env.fake)
-			switch {
-			case tt.want == nil && len(got) > 0:
-				t.Errorf("request sent: %v", got)
-			case tt.want != nil && (len(got) != 1 || !proto.Equal(got[0], tt.want)):
-				t.Errorf("requests %v, want %v", got, tt.want)
-			}
+			r.check(t, tt.wantCode, tt.wantOut, tt.wantErr)
+			checkSent(t, requests[proto.Message](env.fake), tt.want)
 		})
 	}
 }
@@ -787,22 +786,8 @@ func TestAPIKeyCreate(t *testing.T) {
 			env.fake.reset()
 			env.fake.setFail("CreateApiKey", tt.fail)
 			r := env.run(t, runOpts{}, append([]string{"apikey", "create"}, tt.args...)...)
-			if r.code != tt.wantCode {
-				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.wantCode, r.stdout, r.stderr)
-			}
-			if tt.wantOut != "" && r.stdout != tt.wantOut {
-				t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, tt.wantOut)
-			}
-			if !strings.Contains(r.stderr, tt.wantErr) {
-				t.Errorf("stderr %q does not contain %q", r.stderr, tt.wantErr)
-			}
-			got := requests[*authv1.CreateApiKeyRequest](env.fake)
-			switch {
-			case tt.want == nil && len(got) > 0:
-				t.Errorf("request sent: %v", got)
-			case tt.want != nil && (len(got) != 1 || !proto.Equal(got[0], tt.want)):
-				t.Errorf("requests %v, want %v", got, tt.want)
-			}
+			r.check(t, tt.wantCode, tt.wantOut, tt.wantErr)
+			checkSent(t, requests[*authv1.CreateApiKeyRequest](env.fake), tt.want)
 		})
 	}
 
@@ -1127,22 +1112,8 @@ func TestAuditVerify(t *testing.T) {
 			env.fake.reset()
 			env.fake.verify = tt.resp
 			r := env.run(t, runOpts{}, append([]string{"audit", "verify"}, tt.args...)...)
-			if r.code != tt.wantCode {
-				t.Fatalf("exit %d, want %d: %s", r.code, tt.wantCode, r.stderr)
-			}
-			if tt.wantOut != "" && r.stdout != tt.wantOut {
-				t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, tt.wantOut)
-			}
-			if !strings.Contains(r.stderr, tt.wantErr) {
-				t.Errorf("stderr %q does not contain %q", r.stderr, tt.wantErr)
-			}
-			got := requests[*authv1.VerifyAuditChainRequest](env.fake)
-			switch {
-			case tt.want == nil && len(got) > 0:
-				t.Errorf("request sent: %v", got)
-			case tt.want != nil && (len(got) != 1 || !proto.Equal(got[0], tt.want)):
-				t.Errorf("requests %v, want %v", got, tt.want)
-			}
+			r.check(t, tt.wantCode, tt.wantOut, tt.wantErr)
+			checkSent(t, requests[*authv1.VerifyAuditChainRequest](env.fake), tt.want)
 		})
 	}
 }

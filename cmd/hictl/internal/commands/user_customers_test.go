@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -70,22 +69,8 @@ func TestUserCustomersAndAuditActor(t *testing.T) {
 			env.fake.reset()
 			env.fake.setFail("SetUserCustomers", tt.fail)
 			r := env.run(t, runOpts{}, tt.args...)
-			if r.code != tt.wantCode {
-				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.wantCode, r.stdout, r.stderr)
-			}
-			if tt.wantOut != "" && r.stdout != tt.wantOut {
-				t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, tt.wantOut)
-			}
-			if !strings.Contains(r.stderr, tt.wantErr) {
-				t.Errorf("stderr %q does not contain %q", r.stderr, tt.wantErr)
-			}
-			got := requests[proto.Message](env.fake)
-			switch {
-			case tt.want == nil && len(got) > 0:
-				t.Errorf("request sent: %v", got)
-			case tt.want != nil && (len(got) != 1 || !proto.Equal(got[0], tt.want)):
-				t.Errorf("requests %v, want %v", got, tt.want)
-			}
+			r.check(t, tt.wantCode, tt.wantOut, tt.wantErr)
+			checkSent(t, requests[proto.Message](env.fake), tt.want)
 		})
 	}
 }
