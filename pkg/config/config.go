@@ -78,6 +78,24 @@ func Load(dst any) error {
 	return LoadFrom(dst, env.ToMap(os.Environ()))
 }
 
+// Read returns a T (a struct with `env` tags) loaded from environ, or from the process environment
+// when environ is nil, and validated: a service's own configuration beyond Common. On failure it
+// returns an *Error naming the variable.
+func Read[T any](environ map[string]string) (T, error) {
+	var c T
+	var err error
+	if environ == nil {
+		err = Load(&c)
+	} else {
+		err = LoadFrom(&c, environ)
+	}
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return c, nil
+}
+
 // LoadFrom is Load with an explicit environment, for tests and launchers.
 func LoadFrom(dst any, environ map[string]string) error {
 	if environ == nil {

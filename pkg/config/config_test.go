@@ -299,3 +299,16 @@ func TestExit(t *testing.T) {
 		t.Errorf("Exit(other) = %d, want 1", code)
 	}
 }
+
+func TestRead(t *testing.T) {
+	type own struct {
+		Port int `env:"OWN_PORT" envDefault:"7"`
+	}
+	got, err := config.Read[own](map[string]string{"OWN_PORT": "9"})
+	if err != nil || got.Port != 9 {
+		t.Fatalf("Read = %+v, %v", got, err)
+	}
+	if _, err := config.Read[own](map[string]string{"OWN_PORT": "x"}); err == nil {
+		t.Fatal("Read accepted OWN_PORT=x")
+	}
+}

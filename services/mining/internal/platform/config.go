@@ -74,16 +74,4 @@ func isPlainDecimal(s string) bool {
 
 // LoadConfig reads Config from environ (the process environment when nil). An invalid value is a
 // *config.Error naming the variable: main exits with config.ExitCode (2).
-func LoadConfig(environ map[string]string) (Config, error) {
-	var c Config
-	var err error
-	if environ == nil {
-		err = config.Load(&c)
-	} else {
-		err = config.LoadFrom(&c, environ)
-	}
-	if err != nil {
-		return Config{}, err
-	}
-	return c, nil
-}
+func LoadConfig(environ map[string]string) (Config, error) { return config.Read[Config](environ) }
