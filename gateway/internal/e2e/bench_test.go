@@ -52,6 +52,21 @@ func benchMesh(b *testing.B, gatewayEnv map[string]string) *e2e.Mesh {
 	return startMesh(b, e2e.Options{Redis: redis, LogLevel: "info", GatewayEnv: env, ServiceEnv: svcEnv})
 }
 
+// measureAtRate warms up for 2 s, then offers rate requests per second of do for secs seconds as
+// the benchmark's timed part, and reports the latency figures and the CPU per request of every
+// process of m.
+func measureAtRate(b *testing.B, m *e2e.Mesh, rate, secs int, do loadtest.Do) loadtest.Result {
+	b.Helper()
+	_ = loadtest.Run(context.Background(), loadtest.Config{Rate: rate, Duration: 2 * time.Second}, do)
+	b.ResetTimer()
+	before := m.CPUTimes()
+	r := loadtest.Run(context.Background(), loadtest.Config{Rate: rate, Duration: time.Duration(secs) * time.Second}, do)
+	b.StopTimer()
+	report(b, "", r)
+	reportCPU(b, m, before, r.Completed)
+	return r
+}
+
 // reportCPU logs each process's CPU time per completed request over the run, and the gateway's as
 // a metric.
 func reportCPU(b *testing.B, m *e2e.Mesh, before map[string]time.Duration, requests int64) {
@@ -113,13 +128,7 @@ func BenchmarkGatewayAPIKeyWarm(b *testing.B) {
 				return req, err
 			})
 			// Warm: the key resolution cache, connections, the limiter's bucket.
-			_ = loadtest.Run(context.Background(), loadtest.Config{Rate: rate, Duration: 2 * time.Second}, do)
-			b.ResetTimer()
-			before := m.CPUTimes()
-			r := loadtest.Run(context.Background(), loadtest.Config{Rate: rate, Duration: time.Duration(secs) * time.Second}, do)
-			b.StopTimer()
-			report(b, "", r)
-			reportCPU(b, m, before, r.Completed)
+			r := measureAtRate(b, m, rate, secs, do)
 			if r.Errors > 0 || r.Dropped > 0 {
 				b.Errorf("%d errors, %d dropped", r.Errors, r.Dropped)
 			}

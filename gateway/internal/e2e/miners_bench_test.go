@@ -49,13 +49,7 @@ func BenchmarkGatewayGetMinerWarm(b *testing.B) {
 				return req, err
 			})
 			// Warm: the miner cache, token verification, connections, the limiter's bucket.
-			_ = loadtest.Run(context.Background(), loadtest.Config{Rate: rate, Duration: 2 * time.Second}, do)
-			b.ResetTimer()
-			before := m.CPUTimes()
-			r := loadtest.Run(context.Background(), loadtest.Config{Rate: rate, Duration: time.Duration(secs) * time.Second}, do)
-			b.StopTimer()
-			report(b, "", r)
-			reportCPU(b, m, before, r.Completed)
+			r := measureAtRate(b, m, rate, secs, do)
 			if r.Errors > 0 || r.Dropped > 0 || r.Statuses[http.StatusOK] != r.Completed {
 				b.Errorf("not every request answered 200: %s", r)
 			}
