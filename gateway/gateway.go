@@ -27,6 +27,7 @@ import (
 	"github.com/hashinsight/platform/pkg/access"
 	"github.com/hashinsight/platform/pkg/breaker"
 	"github.com/hashinsight/platform/pkg/cache"
+	"github.com/hashinsight/platform/pkg/debugpprof"
 	"github.com/hashinsight/platform/pkg/grpcclient"
 	"github.com/hashinsight/platform/pkg/metrics"
 	"github.com/hashinsight/platform/pkg/mtls"
@@ -222,6 +223,9 @@ func build(ctx context.Context, cfg gwconfig.Config, logger *slog.Logger) (_ *ga
 		Registry:          gw.registry,
 		EnableOpenMetrics: true,
 	}))
+	if cfg.PprofEnabled {
+		debugpprof.Register(metricsMux)
+	}
 	gw.metricsHandler = metricsMux
 	return gw, nil
 }

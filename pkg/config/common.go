@@ -39,6 +39,10 @@ type Common struct {
 	// EnableBackgroundServices turns on background jobs (market data collection, invoice runs,
 	// reconciliation). Off unless explicitly set to 1/true.
 	EnableBackgroundServices bool `env:"ENABLE_BACKGROUND_SERVICES" envDefault:"false"`
+	// PprofEnabled serves Go's runtime profiles (pkg/debugpprof) under /debug/pprof/ on the ops
+	// listener (a service's HTTP_ADDR, the gateway's PROMETHEUS_PORT). Off by default: profiles
+	// reveal code paths and memory, so enable it only where that listener is private.
+	PprofEnabled bool `env:"PPROF_ENABLED" envDefault:"false"`
 	// AuditLogPath is the JSON Lines file every audit event is appended to.
 	AuditLogPath string `env:"AUDIT_LOG_PATH" envDefault:"logs/audit.jsonl"`
 

@@ -59,6 +59,7 @@ import (
 
 	"github.com/hashinsight/platform/pkg/access"
 	"github.com/hashinsight/platform/pkg/breaker"
+	"github.com/hashinsight/platform/pkg/debugpprof"
 	"github.com/hashinsight/platform/pkg/metrics"
 	"github.com/hashinsight/platform/pkg/mtls"
 	"github.com/hashinsight/platform/pkg/slo"
@@ -113,6 +114,8 @@ type Config struct {
 	// PropagationDelay is how long Serve keeps accepting calls after health
 	// turned NOT_SERVING, so load balancers notice first; default 0.
 	PropagationDelay time.Duration
+	// Pprof mounts Go's runtime profiles under /debug/pprof/ on the ops listener (PPROF_ENABLED).
+	Pprof bool
 	// MaxRecvMsgSize overrides gRPC's 4 MiB default when > 0.
 	MaxRecvMsgSize int
 	// Version is logged at start-up.
@@ -399,6 +402,9 @@ func (s *Server) newOpsMux() *http.ServeMux {
 	mux.HandleFunc("GET /api/circuit-breakers", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.breakers.Stats())
 	})
+	if s.cfg.Pprof {
+		debugpprof.Register(mux)
+	}
 	return mux
 }
 

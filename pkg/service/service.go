@@ -285,6 +285,7 @@ func run(ctx context.Context, spec Spec, cfg *Config, logger *slog.Logger, regis
 		DrainTimeout: cfg.DrainTimeout,
 		SLOWindow:    cfg.SLOWindow(),
 		Version:      Version,
+		Pprof:        cfg.PprofEnabled,
 
 		MaxRecvMsgSize: spec.MaxRecvMsgBytes,
 	})

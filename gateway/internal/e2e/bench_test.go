@@ -21,7 +21,8 @@ import (
 // E2E_LOAD_RATE (API-key requests per second, default 1000), E2E_ME_RATE (GET /me per second
 // under the login flood, default 200), E2E_FLOOD_RATE (bad logins per second, default 1000),
 // E2E_GOGC and E2E_GOMAXPROCS (GOGC and GOMAXPROCS of every process; default the Go defaults),
-// E2E_REDIS=0 (no Redis: in-memory caches and rate limits).
+// E2E_REDIS=0 (no Redis: in-memory caches and rate limits), E2E_PPROF=DIR (a CPU profile of
+// every process over each measured phase, written to DIR/<benchmark>-<process>.pprof).
 //
 //	go test ./gateway/internal/e2e -run '^$' -bench . -benchtime 1x
 
@@ -49,7 +50,8 @@ func benchMesh(b *testing.B, gatewayEnv map[string]string) *e2e.Mesh {
 		}
 	}
 	redis := os.Getenv("E2E_REDIS") != "0" // E2E_REDIS=0: in-memory caches and limits
-	return startMesh(b, e2e.Options{Redis: redis, LogLevel: "info", GatewayEnv: env, ServiceEnv: svcEnv})
+	return startMesh(b, e2e.Options{Redis: redis, LogLevel: "info", GatewayEnv: env, ServiceEnv: svcEnv,
+		Pprof: os.Getenv("E2E_PPROF") != ""})
 }
 
 // measureAtRate warms up for 2 s, then offers rate requests per second of do for secs seconds as
@@ -60,11 +62,30 @@ func measureAtRate(b *testing.B, m *e2e.Mesh, rate, secs int, do loadtest.Do) lo
 	_ = loadtest.Run(context.Background(), loadtest.Config{Rate: rate, Duration: 2 * time.Second}, do)
 	b.ResetTimer()
 	before := m.CPUTimes()
+	stopProfiles := profile(b, m, time.Duration(secs)*time.Second)
 	r := loadtest.Run(context.Background(), loadtest.Config{Rate: rate, Duration: time.Duration(secs) * time.Second}, do)
 	b.StopTimer()
+	stopProfiles()
 	report(b, "", r)
 	reportCPU(b, m, before, r.Completed)
 	return r
+}
+
+// profile starts CPU profiles of every process of m over the next d when E2E_PPROF names a
+// directory; the returned func waits for them to be written.
+func profile(b *testing.B, m *e2e.Mesh, d time.Duration) (wait func()) {
+	dir := os.Getenv("E2E_PPROF")
+	if dir == "" {
+		return func() {}
+	}
+	prefix := strings.NewReplacer("/", "-", " ", "_").Replace(b.Name()) + "-"
+	done := make(chan error, 1)
+	go func() { done <- m.CPUProfiles(context.Background(), dir, prefix, d) }()
+	return func() {
+		if err := <-done; err != nil {
+			b.Errorf("CPU profiles: %v", err)
+		}
+	}
 }
 
 // reportCPU logs each process's CPU time per completed request over the run, and the gateway's as
@@ -76,7 +97,7 @@ func reportCPU(b *testing.B, m *e2e.Mesh, before map[string]time.Duration, reque
 	}
 	after := m.CPUTimes()
 	var parts []string
-	for _, name := range append([]string{"gateway"}, e2e.Services()...) {
+	for _, name := range append(append([]string{"gateway"}, e2e.Services()...), "driver") {
 		per := (after[name] - before[name]) / time.Duration(requests)
 		parts = append(parts, fmt.Sprintf("%s %dµs", name, per.Microseconds()))
 		if name == "gateway" {
@@ -183,6 +204,7 @@ func BenchmarkMeUnderLoginFlood(b *testing.B) {
 	b.ResetTimer()
 	alone := loadtest.Run(context.Background(), loadtest.Config{Rate: meRate, Duration: phase}, me)
 	before := m.CPUTimes()
+	stopProfiles := profile(b, m, phase)
 	floodDone := make(chan loadtest.Result, 1)
 	go func() {
 		floodDone <- loadtest.Run(context.Background(), loadtest.Config{Rate: floodRate, Duration: phase}, flood)
@@ -190,6 +212,7 @@ func BenchmarkMeUnderLoginFlood(b *testing.B) {
 	under := loadtest.Run(context.Background(), loadtest.Config{Rate: meRate, Duration: phase}, me)
 	floodRes := <-floodDone
 	b.StopTimer()
+	stopProfiles()
 	report(b, "me-alone", alone)
 	report(b, "me-flood", under)
 	b.Logf("bad logins: %s", floodRes)

@@ -111,6 +111,9 @@ type Options struct {
 	ServiceEnv map[string]string
 	// LogLevel of every process (default "warn").
 	LogLevel string
+	// Pprof serves every process's runtime profiles on its ops listener (PPROF_ENABLED); see
+	// Mesh.CPUProfiles.
+	Pprof bool
 }
 
 // Mesh is a running platform.
@@ -136,6 +139,7 @@ type Mesh struct {
 	binDir     string
 	gatewayEnv map[string]string
 	gateways   int
+	opsURL     map[string]string // process name → base URL of its ops listener
 }
 
 // proc is one running process.
@@ -156,7 +160,7 @@ func Start(t testing.TB, o Options) *Mesh {
 	dir := t.TempDir()
 	m := &Mesh{
 		GRPCAddr: map[string]string{}, HTTPAddr: map[string]string{}, DatabaseURL: map[string]string{},
-		procs: map[string]*proc{}, logDir: filepath.Join(dir, "logs"), RedisURL: "memory",
+		procs: map[string]*proc{}, opsURL: map[string]string{}, logDir: filepath.Join(dir, "logs"), RedisURL: "memory",
 		issuer: token.NewIssuer(token.IssuerOptions{}),
 	}
 	if err := os.MkdirAll(m.logDir, 0o755); err != nil {
@@ -204,10 +208,14 @@ func Start(t testing.TB, o Options) *Mesh {
 				"AUDIT_LOG_PATH":         filepath.Join(dir, "audit.jsonl"),
 				"SHUTDOWN_DRAIN_TIMEOUT": "5s",
 			}
+			if o.Pprof {
+				env["PPROF_ENABLED"] = "true"
+			}
 			for k, v := range o.ServiceEnv {
 				env[k] = v
 			}
-			return env, "http://" + m.HTTPAddr[s] + "/readyz"
+			m.opsURL[s] = "http://" + m.HTTPAddr[s]
+			return env, m.opsURL[s] + "/readyz"
 		})
 	}
 
@@ -223,6 +231,9 @@ func Start(t testing.TB, o Options) *Mesh {
 		"MTLS_SERVER_KEY_PATH":     certs.Leaves[mtls.Service("gateway")].Key,
 		"VERSION":                  "e2e",
 		"GATEWAY_SHUTDOWN_TIMEOUT": "5s",
+	}
+	if o.Pprof {
+		m.gatewayEnv["PPROF_ENABLED"] = "true"
 	}
 	for _, s := range Services() {
 		m.gatewayEnv[strings.ToUpper(s)+"_GRPC_ADDR"] = m.GRPCAddr[s]
@@ -255,6 +266,7 @@ func (m *Mesh) AddGateway(t testing.TB) (url, metricsURL string) {
 		url = "http://" + gwAddr
 		return env, url + "/health/detailed"
 	})
+	m.opsURL[name] = "http://127.0.0.1:" + promPort
 	return url, "http://127.0.0.1:" + promPort + "/metrics"
 }
 
@@ -394,16 +406,97 @@ func (m *Mesh) startReady(t testing.TB, name, bin string, pick func() (env map[s
 	}
 }
 
-// CPUTimes returns the CPU time (user + system) each running process has used so far, by name
-// ("gateway", "auth", …), from /proc (Linux; empty elsewhere).
+// CPUTimes returns the CPU time (user + system) each running process, with its child processes,
+// has used so far, by name ("gateway", "auth", …, and "driver": this process, which sends the
+// load), from /proc (Linux; empty elsewhere).
 func (m *Mesh) CPUTimes() map[string]time.Duration {
 	out := map[string]time.Duration{}
+	if d, ok := cpuTime(os.Getpid()); ok {
+		out["driver"] = d
+	}
 	for name, p := range m.procs {
-		if d, ok := cpuTime(p.cmd.Process.Pid); ok {
+		if d, ok := treeCPUTime(p.cmd.Process.Pid); ok {
 			out[name] = d
 		}
 	}
 	return out
+}
+
+// treeCPUTime is cpuTime of pid plus that of its running descendants (auth's password hash
+// workers), from /proc/<pid>/task/<tid>/children.
+func treeCPUTime(pid int) (time.Duration, bool) {
+	total, ok := cpuTime(pid)
+	if !ok {
+		return 0, false
+	}
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if child, err := strconv.Atoi(f); err == nil {
+				if d, ok := treeCPUTime(child); ok {
+					total += d
+				}
+			}
+		}
+	}
+	return total, true
+}
+
+// CPUProfiles records a CPU profile of every process for d, concurrently, into dir as
+// <prefix><process>.pprof (`go tool pprof -top bin/<process> <file>`). The mesh must have been
+// started with Options.Pprof. It returns when every profile is written.
+func (m *Mesh) CPUProfiles(ctx context.Context, dir, prefix string, d time.Duration) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	secs := max(1, int(d/time.Second))
+	client := &http.Client{Timeout: d + 30*time.Second}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for name, base := range m.opsURL {
+		wg.Go(func() {
+			err := fetchTo(ctx, client, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs),
+				filepath.Join(dir, prefix+name+".pprof"))
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func fetchTo(ctx context.Context, client *http.Client, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // cpuTime reads utime+stime of pid from /proc/<pid>/stat (in clock ticks of 10 ms: USER_HZ is
