@@ -67,10 +67,17 @@ func realMain() int {
 	if err != nil {
 		return config.Exit(err, os.Stderr)
 	}
-	logger, err := hilog.New(os.Stdout, cfg.Log.Format, cfg.Log.Level)
+	logger, closeLogs, err := hilog.NewBuffered(os.Stdout, cfg.Log.Format, cfg.Log.Level, cfg.Log.Buffered)
 	if err != nil {
 		return config.Exit(err, os.Stderr)
 	}
+	// Deferred first, it runs last: after the tracing shutdown and the final "stopped" or error
+	// line, on every return path, before main's os.Exit.
+	defer func() {
+		if err := closeLogs(); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: flush logs: %v\n", serviceName, err)
+		}
+	}()
 	logger = logger.With(slog.String("service", serviceName))
 	logger.LogAttrs(context.Background(), slog.LevelInfo, "starting", hilog.Masked(cfg)...)
 

@@ -63,6 +63,10 @@ type Log struct {
 	Format string `env:"LOG_FORMAT" envDefault:"json"`
 	// Level is "debug", "info", "warn" or "error" (case-insensitive; stored lower-case).
 	Level string `env:"LOG_LEVEL" envDefault:"info"`
+	// Buffered collects log lines in memory and writes them in batches (pkg/log.NewBuffered):
+	// at most 100 ms late, at once for errors, and all of them at exit. Set it to
+	// false for a write per line.
+	Buffered bool `env:"LOG_BUFFERED" envDefault:"true"`
 }
 
 // Tracing configures pkg/otel.

@@ -62,6 +62,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "bad override DSN", environ: with("MINING_DATABASE_URL", "mysql://x"), vars: []string{"MINING_DATABASE_URL"}},
 		{name: "bad LOG_FORMAT", environ: with("LOG_FORMAT", "xml"), vars: []string{"LOG_FORMAT"}},
 		{name: "bad LOG_LEVEL", environ: with("LOG_LEVEL", "verbose"), vars: []string{"LOG_LEVEL"}},
+		{name: "bad LOG_BUFFERED", environ: with("LOG_BUFFERED", "sometimes"), vars: []string{"LOG_BUFFERED"}},
 		{name: "non-numeric PROMETHEUS_PORT", environ: with("PROMETHEUS_PORT", "abc"), vars: []string{"PROMETHEUS_PORT"},
 			msg: "config: PROMETHEUS_PORT: must be an integer"},
 		{name: "PROMETHEUS_PORT out of range", environ: with("PROMETHEUS_PORT", "70000"), vars: []string{"PROMETHEUS_PORT"}},
@@ -134,6 +135,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"InMemoryCache", c.InMemoryCache(), false},
 		{"Log.Format", c.Log.Format, "json"},
 		{"Log.Level", c.Log.Level, "info"},
+		{"Log.Buffered", c.Log.Buffered, true},
 		{"PrometheusPort", c.PrometheusPort, 9090},
 		{"SLOWindow", c.SLOWindow(), 30 * time.Minute},
 		{"EnableBackgroundServices", c.EnableBackgroundServices, false},
@@ -192,6 +194,11 @@ func TestLoadValues(t *testing.T) {
 		{"log level upper case", with("LOG_LEVEL", "WARNING", "LOG_FORMAT", "TEXT"), func(t *testing.T, c *config.Common) {
 			if c.Log.Level != "warn" || c.Log.Format != "text" {
 				t.Errorf("Log = %+v, want warn/text", c.Log)
+			}
+		}},
+		{"unbuffered logs", with("LOG_BUFFERED", "false"), func(t *testing.T, c *config.Common) {
+			if c.Log.Buffered {
+				t.Error("Log.Buffered = true, want false")
 			}
 		}},
 		{"keyword DSN", with("DATABASE_URL", "host=/tmp dbname=hashinsight user=hi password='a b'"), func(t *testing.T, c *config.Common) {

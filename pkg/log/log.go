@@ -5,6 +5,10 @@
 // Masking happens in two places. The handler masks any attribute whose key looks like a credential
 // (see IsSecretKey) and the password of any URL or keyword/value DSN in a string value. Masked renders
 // a config struct for the start-up log line, hiding fields tagged `secret:"true"`.
+//
+// A process builds its logger with NewBuffered (LOG_BUFFERED, on by default): lines are written in
+// batches by a Buffer rather than with a write(2) each, errors at once, and the
+// close function it returns writes what is left before the process exits.
 package log
 
 import (

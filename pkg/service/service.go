@@ -163,7 +163,8 @@ type Options struct {
 	Environ map[string]string
 	// Stderr receives configuration errors and, unless Logs is set, the logs. Default os.Stderr.
 	Stderr io.Writer
-	// Logs receives the structured logs; default Stderr.
+	// Logs receives the structured logs; default Stderr. Unless LOG_BUFFERED=false they are
+	// written in batches (pkg/log.NewBuffered), every line by the time Run returns.
 	Logs io.Writer
 	// Ready, when set, is called once the server is registered and about to serve.
 	Ready func(rt *Runtime)
@@ -201,11 +202,18 @@ func Run(ctx context.Context, spec Spec, register RegisterFunc, opts Options) in
 	if cfg.HTTPAddr == "" {
 		cfg.HTTPAddr = spec.DefaultHTTPAddr
 	}
-	logger, err := hilog.New(opts.Logs, cfg.Log.Format, cfg.Log.Level)
+	logger, closeLogs, err := hilog.NewBuffered(opts.Logs, cfg.Log.Format, cfg.Log.Level, cfg.Log.Buffered)
 	if err != nil {
 		fmt.Fprintf(opts.Stderr, "%s: %v\n", spec.Name, err)
 		return config.ExitCode
 	}
+	// Deferred here, it runs after run's own deferred shutdown steps (which may log) and after
+	// the final error line, on every path out of Run.
+	defer func() {
+		if err := closeLogs(); err != nil {
+			fmt.Fprintf(opts.Stderr, "%s: flush logs: %v\n", spec.Name, err)
+		}
+	}()
 	logger = logger.With("service", spec.Name)
 	if err := run(ctx, spec, cfg, logger, register, opts); err != nil {
 		logger.Error("service stopped with an error", "error", err)
