@@ -122,7 +122,8 @@ type Runtime struct {
 	// Migrated is the number of migrations applied at this start (0 on a restart).
 	Migrated int
 
-	local *LocalAuthn // set by UseLocalAuthn during Register
+	local   *LocalAuthn // set by UseLocalAuthn during Register
+	onStops []func()    // OnStop callbacks, run in reverse order
 }
 
 // LocalAuthn are the in-process credential checkers of the service that issues the credentials
@@ -139,6 +140,12 @@ type LocalAuthn struct {
 // UseLocalAuthn makes the server authenticate calls with l instead of calling the auth service.
 // Call it from the Register callback.
 func (rt *Runtime) UseLocalAuthn(l LocalAuthn) { rt.local = &l }
+
+// OnStop registers f to run once the server has stopped serving (every in-flight call has
+// drained, or the drain timed out), before the database pool closes: the place to stop what
+// the Register callback started that calls may still use, such as worker processes. Callbacks
+// run in the reverse order of registration. Call it from the Register callback.
+func (rt *Runtime) OnStop(f func()) { rt.onStops = append(rt.onStops, f) }
 
 // GRPC is the server to register gRPC implementations on.
 func (rt *Runtime) GRPC() *grpc.Server { return rt.Server.GRPC() }
@@ -304,6 +311,11 @@ func run(ctx context.Context, spec Spec, cfg *Config, logger *slog.Logger, regis
 		Spec: spec, Config: cfg, Logger: logger, DB: pool, Redis: rdb,
 		TLS: tlsSource, Server: srv, Registry: reg, Migrated: migrated,
 	}
+	defer func() {
+		for i := len(rt.onStops) - 1; i >= 0; i-- {
+			rt.onStops[i]()
+		}
+	}()
 	if err := register(ctx, rt); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}

@@ -50,6 +50,30 @@ var (
 	ipPolicy      = throttle.Policy{Threshold: 20, Window: 15 * time.Minute, BaseLock: time.Second, MaxLock: 15 * time.Minute}
 )
 
+// newHasher returns the password hasher on the engine PASSWORD_HASHING selects; worker
+// processes are stopped once the server has drained.
+func newHasher(rt *service.Runtime, cfg Config) (*password.Hasher, error) {
+	var engine password.Engine = password.NewInline(0)
+	if cfg.PasswordHashing == HashingWorkers {
+		pool, err := password.StartWorkers(password.WorkerOptions{Logger: rt.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("password hash workers: %w", err)
+		}
+		rt.Logger.Info("password hashing in worker processes", "workers", pool.Slots(), "nice", password.WorkerNice)
+		engine = pool
+	}
+	rt.OnStop(func() {
+		if err := engine.Close(); err != nil {
+			rt.Logger.Warn("password hash workers did not stop cleanly", "error", err)
+		}
+	})
+	hasher, err := password.NewHasher(password.OWASP, engine)
+	if err != nil {
+		return nil, err
+	}
+	return hasher, nil
+}
+
 // Register returns the registration of the auth service configured by cfg.
 func Register(cfg Config) service.RegisterFunc {
 	return func(ctx context.Context, rt *service.Runtime) error {
@@ -60,7 +84,7 @@ func Register(cfg Config) service.RegisterFunc {
 func register(ctx context.Context, rt *service.Runtime, cfg Config) error {
 	logger := rt.Logger
 
-	hasher, err := password.NewHasher(password.OWASP, 0)
+	hasher, err := newHasher(rt, cfg)
 	if err != nil {
 		return err
 	}

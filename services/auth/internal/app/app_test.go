@@ -1,14 +1,23 @@
 package app_test
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/hashinsight/platform/pkg/service/servicetest"
 	"github.com/hashinsight/platform/services/auth/internal/app"
+	"github.com/hashinsight/platform/services/auth/internal/password"
 )
 
-func TestMain(m *testing.M) { servicetest.Main(m) }
+// TestMain serves as a password hash worker when the auth service under test starts this test
+// binary as one (PASSWORD_HASHING=workers, the default), as the auth binary's main does.
+func TestMain(m *testing.M) {
+	if password.IsWorkerProcess() {
+		os.Exit(password.RunWorkerProcess())
+	}
+	servicetest.Main(m)
+}
 
 // TestConformance starts the real binary's wiring over loopback mTLS against a real Postgres and
 // checks the platform guarantees: refused callers, health, reflection, config errors, idempotent

@@ -20,7 +20,17 @@ type Config struct {
 	SigningKeyRotation time.Duration `env:"SIGNING_KEY_ROTATION" envDefault:"24h"`
 	// Env is the environment name embedded in API keys and collector tokens (hsi_<env>_…).
 	Env string `env:"HASHINSIGHT_ENV" envDefault:"dev"`
+	// PasswordHashing is where argon2id runs: "workers" (default) in worker processes of this
+	// binary at the lowest CPU priority, so a login flood's hashing only takes CPU time nothing
+	// else wants; "inline" in this process (for platforms that cannot start processes).
+	PasswordHashing string `env:"PASSWORD_HASHING" envDefault:"workers"`
 }
+
+// Values of PASSWORD_HASHING.
+const (
+	HashingWorkers = "workers"
+	HashingInline  = "inline"
+)
 
 // Bounds of the configuration.
 const (
@@ -46,6 +56,10 @@ func (c *Config) Validate() error {
 	if c.SigningKeyRotation < MinSigningKeyRotation {
 		problems = append(problems, &config.Error{Var: "SIGNING_KEY_ROTATION",
 			Reason: fmt.Sprintf("must be at least %s", MinSigningKeyRotation)})
+	}
+	if c.PasswordHashing != HashingWorkers && c.PasswordHashing != HashingInline {
+		problems = append(problems, &config.Error{Var: "PASSWORD_HASHING",
+			Reason: fmt.Sprintf("must be %q or %q", HashingWorkers, HashingInline)})
 	}
 	if !envName.MatchString(c.Env) {
 		problems = append(problems, &config.Error{Var: "HASHINSIGHT_ENV", Reason: "must be 2 to 8 lower-case letters"})

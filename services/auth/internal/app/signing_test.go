@@ -170,6 +170,8 @@ func TestConfig(t *testing.T) {
 		{"refresh shorter than access", map[string]string{"REFRESH_TOKEN_TTL": "1m"}, "REFRESH_TOKEN_TTL"},
 		{"rotation too short", map[string]string{"SIGNING_KEY_ROTATION": "10ms"}, "SIGNING_KEY_ROTATION"},
 		{"bad env name", map[string]string{"HASHINSIGHT_ENV": "Prod-1"}, "HASHINSIGHT_ENV"},
+		{"unknown password hashing", map[string]string{"PASSWORD_HASHING": "gpu"}, "PASSWORD_HASHING"},
+		{"inline password hashing", map[string]string{"PASSWORD_HASHING": "inline"}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,7 +180,8 @@ func TestConfig(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if cfg.AccessTokenTTL != 15*time.Minute || cfg.RefreshTokenTTL != 30*day || cfg.SigningKeyRotation != 24*time.Hour || cfg.Env != "dev" {
+				if cfg.AccessTokenTTL != 15*time.Minute || cfg.RefreshTokenTTL != 30*day || cfg.SigningKeyRotation != 24*time.Hour || cfg.Env != "dev" ||
+					cfg.PasswordHashing != tc.env["PASSWORD_HASHING"] && cfg.PasswordHashing != app.HashingWorkers {
 					t.Errorf("defaults = %+v", cfg)
 				}
 				return

@@ -92,10 +92,11 @@ func CheckPolicy(pw string) error {
 // parameters), and only when no more callers than slots are waiting already.
 const MaxWait = 100 * time.Millisecond
 
-// Hasher hashes and verifies passwords, running at most a fixed number of hashes at once.
+// Hasher hashes and verifies passwords, running at most its engine's Slots hashes at once.
 // It is safe for concurrent use.
 type Hasher struct {
 	params Params
+	engine Engine
 	sem    *semaphore.Weighted
 	// slots is the semaphore's size, which is also how many Verify callers may wait.
 	slots   int32
@@ -105,22 +106,22 @@ type Hasher struct {
 	dummy string
 }
 
-// NewHasher returns a Hasher with params running at most concurrency hashes at once
-// (DefaultConcurrency() when ≤ 0, MaxConcurrency when above).
-func NewHasher(params Params, concurrency int) (*Hasher, error) {
-	if concurrency <= 0 {
-		concurrency = DefaultConcurrency()
+// NewHasher returns a Hasher with params whose keys engine derives, at most engine.Slots() (and
+// at most MaxConcurrency) at once.
+func NewHasher(params Params, engine Engine) (*Hasher, error) {
+	if engine == nil {
+		return nil, errors.New("password: no hashing engine")
 	}
-	concurrency = min(concurrency, MaxConcurrency)
-	if params.MemoryKiB == 0 || params.Time == 0 || params.Threads == 0 || params.SaltLen < 8 || params.KeyLen < 16 {
+	concurrency := min(max(engine.Slots(), 1), MaxConcurrency)
+	if (keyRequest{Params: params, Salt: make([]byte, params.SaltLen)}).validate() != nil {
 		return nil, errors.New("password: invalid argon2id parameters")
 	}
-	h := &Hasher{params: params, sem: semaphore.NewWeighted(int64(concurrency)), slots: int32(concurrency)}
+	h := &Hasher{params: params, engine: engine, sem: semaphore.NewWeighted(int64(concurrency)), slots: int32(concurrency)}
 	var seed [32]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("password: dummy hash: %w", err)
 	}
-	dummy, err := h.hash(base64.RawStdEncoding.EncodeToString(seed[:]))
+	dummy, err := h.hash(context.Background(), base64.RawStdEncoding.EncodeToString(seed[:]))
 	if err != nil {
 		return nil, err
 	}
@@ -136,15 +137,18 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 		return "", fmt.Errorf("password: wait for a hashing slot: %w", err)
 	}
 	defer h.sem.Release(1)
-	return h.hash(pw)
+	return h.hash(ctx, pw)
 }
 
-func (h *Hasher) hash(pw string) (string, error) {
+func (h *Hasher) hash(ctx context.Context, pw string) (string, error) {
 	salt := make([]byte, h.params.SaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("password: salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(pw), salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, h.params.KeyLen)
+	key, err := h.engine.DeriveKey(ctx, []byte(pw), salt, h.params)
+	if err != nil {
+		return "", err
+	}
 	return encode(h.params, salt, key), nil
 }
 
@@ -161,7 +165,10 @@ func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (bool, error) {
 		return false, ErrBusy
 	}
 	defer h.sem.Release(1)
-	got := argon2.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(key)))
+	got, err := h.engine.DeriveKey(ctx, []byte(pw), salt, p)
+	if err != nil {
+		return false, err
+	}
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
 
@@ -228,10 +235,6 @@ func encode(p Params, salt, key []byte) string {
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
-// maxMemoryKiB bounds the memory a stored hash may ask for (4 GiB), so a corrupted row cannot
-// make Verify allocate without limit.
-const maxMemoryKiB = 4 * 1024 * 1024
-
 func decode(encoded string) (Params, []byte, []byte, error) {
 	parts := strings.Split(encoded, "$")
 	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, key
@@ -246,17 +249,19 @@ func decode(encoded string) (Params, []byte, []byte, error) {
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &p.Threads); err != nil {
 		return Params{}, nil, nil, ErrMalformedHash
 	}
-	if p.MemoryKiB == 0 || p.MemoryKiB > maxMemoryKiB || p.Time == 0 || p.Time > 64 || p.Threads == 0 {
-		return Params{}, nil, nil, ErrMalformedHash
-	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
-	if err != nil || len(salt) < 8 {
+	if err != nil {
 		return Params{}, nil, nil, ErrMalformedHash
 	}
 	key, err := base64.RawStdEncoding.DecodeString(parts[5])
-	if err != nil || len(key) < 16 || len(key) > 128 {
+	if err != nil {
 		return Params{}, nil, nil, ErrMalformedHash
 	}
 	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))
+	// The bounds every engine enforces (at most 256 MiB, t ≤ 64, …), so a corrupted row cannot
+	// make Verify allocate without limit.
+	if (keyRequest{Params: p, Salt: salt}).validate() != nil {
+		return Params{}, nil, nil, ErrMalformedHash
+	}
 	return p, salt, key, nil
 }

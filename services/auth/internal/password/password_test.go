@@ -12,7 +12,7 @@ import (
 
 func newHasher(t *testing.T) *Hasher {
 	t.Helper()
-	h, err := NewHasher(OWASP, 0)
+	h, err := NewHasher(OWASP, NewInline(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestCheckPolicy(t *testing.T) {
 // login flood never runs more than the slots' hashes nor piles up behind them.
 func TestConcurrencyLimit(t *testing.T) {
 	for _, slots := range []int{1, 2} {
-		h, err := NewHasher(OWASP, slots)
+		h, err := NewHasher(OWASP, NewInline(slots))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +191,7 @@ func TestDefaultConcurrency(t *testing.T) {
 			t.Errorf("GOMAXPROCS=%d: DefaultConcurrency() = %d, want %d", tc.procs, got, tc.want)
 		}
 	}
-	h, err := NewHasher(Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 10)
+	h, err := NewHasher(Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, NewInline(10))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestDefaultConcurrency(t *testing.T) {
 }
 
 func BenchmarkHash(b *testing.B) {
-	h, err := NewHasher(OWASP, 0)
+	h, err := NewHasher(OWASP, NewInline(0))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -185,7 +185,7 @@ var cheap = password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, Key
 
 func newService(t *testing.T) (*Service, *memStore, *recorder) {
 	t.Helper()
-	h, err := password.NewHasher(cheap, 2)
+	h, err := password.NewHasher(cheap, password.NewInline(2))
 	if err != nil {
 		t.Fatal(err)
 	}
