@@ -180,31 +180,39 @@ func (s *minerStore) list(ctx context.Context, f minerFilter) ([]*Miner, int64, 
 	if f.Site != "" {
 		where = append(where, "m.site = "+arg(f.Site))
 	}
-	cond := strings.Join(where, " AND ")
-
-	var total int64
-	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM miners m JOIN miner_models mm ON mm.id = m.model_id WHERE `+cond,
-		args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count miners: %w", err)
-	}
+	filter := strings.Join(where, " AND ")
+	countArgs, cond := args, filter
 	if f.AfterID != "" {
 		cond += fmt.Sprintf(" AND (m.created_at, m.id) > (%s, %s::uuid)", arg(f.AfterTime), arg(f.AfterID))
 	}
-	rows, err := s.db.Query(ctx, selectMiners+` WHERE `+cond+` ORDER BY m.created_at, m.id LIMIT `+arg(f.Limit), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list miners: %w", err)
-	}
-	defer rows.Close()
-	var out []*Miner
-	for rows.Next() {
-		m, err := scanMiner(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("list miners: scan: %w", err)
+	// The total and the page in one round trip (and one implicit transaction).
+	var (
+		total int64
+		out   []*Miner
+		batch pgx.Batch
+	)
+	batch.Queue(`SELECT count(*) FROM miners m JOIN miner_models mm ON mm.id = m.model_id WHERE `+filter,
+		countArgs...).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&total); err != nil {
+			return fmt.Errorf("count miners: %w", err)
 		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("list miners: %w", err)
+		return nil
+	})
+	batch.Queue(selectMiners+` WHERE `+cond+` ORDER BY m.created_at, m.id LIMIT `+arg(f.Limit), args...).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			m, err := scanMiner(rows)
+			if err != nil {
+				return fmt.Errorf("list miners: scan: %w", err)
+			}
+			out = append(out, m)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("list miners: %w", err)
+		}
+		return nil
+	})
+	if err := s.db.SendBatch(ctx, &batch).Close(); err != nil {
+		return nil, 0, err
 	}
 	return out, total, nil
 }
