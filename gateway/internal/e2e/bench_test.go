@@ -134,19 +134,15 @@ func BenchmarkGatewayAPIKeyWarm(b *testing.B) {
 		b.Fatalf("create API key: %d %s", resp.Status, resp.Body)
 	}
 	key := "Bearer " + decodeField(b, resp.Body, "secret")
-	client := loadtest.NewClient(10 * time.Second)
+	client := loadtest.NewFastClient(10 * time.Second)
 
 	for _, target := range []struct{ name, path string }{
 		{"auth-me", "/api/v1/auth/me"},
 		{"mining", "/api/v1/miners"},
 	} {
 		b.Run(target.name, func(b *testing.B) {
-			do := loadtest.HTTPDo(client, func(ctx context.Context, _ int) (*http.Request, error) {
-				req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+target.path, nil)
-				if err == nil {
-					req.Header.Set("Authorization", key)
-				}
-				return req, err
+			do := client.Do(func(int) loadtest.Request {
+				return loadtest.Request{Method: http.MethodGet, URL: m.URL + target.path, Header: [][2]string{{"Authorization", key}}}
 			})
 			// Warm: the key resolution cache, connections, the limiter's bucket.
 			r := measureAtRate(b, m, rate, secs, do)
@@ -175,28 +171,26 @@ func BenchmarkMeUnderLoginFlood(b *testing.B) {
 	for range 4 {
 		victims = append(victims, newUser(b, m, authv1.Role_ROLE_CLIENT, e2e.RandomUUID()).email)
 	}
-	client := loadtest.NewClient(30 * time.Second)
-	me := loadtest.HTTPDo(client, func(ctx context.Context, _ int) (*http.Request, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+"/api/v1/auth/me", nil)
-		if err == nil {
-			req.Header.Set("Authorization", "Bearer "+owner.token)
-		}
-		return req, err
+	client := loadtest.NewFastClient(30 * time.Second)
+	me := client.Do(func(int) loadtest.Request {
+		return loadtest.Request{Method: http.MethodGet, URL: m.URL + "/api/v1/auth/me", Header: [][2]string{{"Authorization", "Bearer " + owner.token}}}
 	})
-	flood := loadtest.HTTPDo(client, func(ctx context.Context, i int) (*http.Request, error) {
+	flood := client.Do(func(i int) loadtest.Request {
 		// Half the attempts target real accounts, half unknown ones; every one from its own
 		// address in 10.0.0.0/8 and with its own wrong password.
 		email := victims[i%len(victims)]
 		if i%2 == 1 {
 			email = fmt.Sprintf("nobody-%d@e2e.test", i)
 		}
-		body := fmt.Sprintf(`{"email":%q,"password":"wrong-%d"}`, email, i)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.URL+"/api/v1/auth/login", strings.NewReader(body))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", (i>>16)&255, (i>>8)&255, i&255))
+		return loadtest.Request{
+			Method: http.MethodPost,
+			URL:    m.URL + "/api/v1/auth/login",
+			Header: [][2]string{
+				{"Content-Type", "application/json"},
+				{"X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", (i>>16)&255, (i>>8)&255, i&255)},
+			},
+			Body: fmt.Appendf(nil, `{"email":%q,"password":"wrong-%d"}`, email, i),
 		}
-		return req, err
 	})
 	phase := time.Duration(secs) * time.Second
 

@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -37,16 +36,12 @@ func BenchmarkGatewayGetMinerWarm(b *testing.B) {
 		{"owner", owner.token},
 		{"client", newUser(b, m, authv1.Role_ROLE_CLIENT, customer).token},
 	}
-	client := loadtest.NewClient(10 * time.Second)
+	client := loadtest.NewFastClient(10 * time.Second)
 
 	for _, caller := range callers {
 		b.Run(caller.name, func(b *testing.B) {
-			do := loadtest.HTTPDo(client, func(ctx context.Context, _ int) (*http.Request, error) {
-				req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+path, nil)
-				if err == nil {
-					req.Header.Set("Authorization", "Bearer "+caller.token)
-				}
-				return req, err
+			do := client.Do(func(int) loadtest.Request {
+				return loadtest.Request{Method: http.MethodGet, URL: m.URL + path, Header: [][2]string{{"Authorization", "Bearer " + caller.token}}}
 			})
 			// Warm: the miner cache, token verification, connections, the limiter's bucket.
 			r := measureAtRate(b, m, rate, secs, do)

@@ -11,12 +11,13 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Config is one load run.
@@ -145,39 +146,6 @@ dispatch:
 	}
 }
 
-// HTTPDo returns a Do that sends the request build(i) returns with client, reads and discards
-// the body, and returns the status.
-func HTTPDo(client *http.Client, build func(ctx context.Context, i int) (*http.Request, error)) Do {
-	return func(ctx context.Context, i int) (int, error) {
-		req, err := build(ctx, i)
-		if err != nil {
-			return 0, err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		defer resp.Body.Close()
-		var buf [4096]byte
-		for {
-			if _, err := resp.Body.Read(buf[:]); err != nil {
-				break
-			}
-		}
-		return resp.StatusCode, nil
-	}
-}
-
-// NewClient returns an HTTP client tuned for load: keep-alive with enough idle connections per
-// host for the concurrency a run reaches, no overall timeout beyond timeout.
-func NewClient(timeout time.Duration) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 2048
-	tr.MaxIdleConnsPerHost = 2048
-	tr.MaxConnsPerHost = 0
-	return &http.Client{Transport: tr, Timeout: timeout}
-}
-
 // Histogram buckets durations logarithmically from 1 µs (growth 1%), concurrently and without
 // locks. Quantiles report a bucket's upper bound: at most 1% above the true value.
 type Histogram struct {
@@ -236,4 +204,59 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 		}
 	}
 	return h.Max()
+}
+
+// Request is one request of a FastClient load.
+type Request struct {
+	Method string
+	URL    string
+	// Header holds name, value pairs.
+	Header [][2]string
+	Body   []byte
+}
+
+// FastClient sends load with fasthttp over keep-alive connections. The load generator shares
+// the machine with what it measures, and net/http's client costs about 250 µs of CPU per
+// request there, a quarter of a core at 1,000 requests per second taken from the processes
+// under test; fasthttp's costs a fraction of that. The requests are the same HTTP/1.1 on the
+// wire.
+type FastClient struct {
+	c       *fasthttp.Client
+	timeout time.Duration
+}
+
+// NewFastClient returns a FastClient whose requests time out after timeout, with as many
+// connections per host as a run has requests outstanding.
+func NewFastClient(timeout time.Duration) *FastClient {
+	return &FastClient{
+		c: &fasthttp.Client{
+			MaxConnsPerHost:     4096,
+			MaxIdleConnDuration: time.Minute,
+			ReadTimeout:         timeout,
+			WriteTimeout:        timeout,
+		},
+		timeout: timeout,
+	}
+}
+
+// Do returns a Do that sends build(i) and returns the status; the body is read and discarded.
+func (c *FastClient) Do(build func(i int) Request) Do {
+	return func(_ context.Context, i int) (int, error) {
+		r := build(i)
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.Header.SetMethod(r.Method)
+		req.SetRequestURI(r.URL)
+		for _, h := range r.Header {
+			req.Header.Set(h[0], h[1])
+		}
+		if r.Body != nil {
+			req.SetBodyRaw(r.Body)
+		}
+		if err := c.c.DoTimeout(req, resp, c.timeout); err != nil {
+			return 0, err
+		}
+		return resp.StatusCode(), nil
+	}
 }

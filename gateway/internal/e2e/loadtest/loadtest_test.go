@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -36,22 +37,41 @@ func TestHistogramQuantiles(t *testing.T) {
 	}
 }
 
+// TestRunOffersTheRate: a run sends exactly rate × duration requests, with their headers and
+// bodies, and counts the answers by status.
 func TestRunOffersTheRate(t *testing.T) {
-	var hits atomic.Int64
+	var hits, good atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		if r.Method == http.MethodPost && r.Header.Get("X-Test") == "yes" && string(body) == `{"n":1}` {
+			good.Add(1)
+		}
 		w.WriteHeader(http.StatusTeapot)
+		_, _ = w.Write([]byte("a body the client discards"))
 	}))
 	defer srv.Close()
-	client := NewClient(5 * time.Second)
+	client := NewFastClient(5 * time.Second)
 	res := Run(context.Background(), Config{Rate: 500, Duration: 400 * time.Millisecond},
-		HTTPDo(client, func(ctx context.Context, _ int) (*http.Request, error) {
-			return http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+		client.Do(func(int) Request {
+			return Request{Method: http.MethodPost, URL: srv.URL, Header: [][2]string{{"X-Test", "yes"}}, Body: []byte(`{"n":1}`)}
 		}))
-	if res.Sent != 200 || res.Completed != 200 || hits.Load() != 200 || res.Statuses[http.StatusTeapot] != 200 {
-		t.Fatalf("result %s, want exactly 200 requests (500/s for 400 ms)", res)
+	if res.Sent != 200 || res.Completed != 200 || hits.Load() != 200 || good.Load() != 200 || res.Statuses[http.StatusTeapot] != 200 {
+		t.Fatalf("result %s (%d of %d requests as sent), want exactly 200 requests (500/s for 400 ms)", res, good.Load(), hits.Load())
 	}
 	if res.P(0.99) <= 0 || res.P(0.5) > res.P(0.99) {
 		t.Errorf("percentiles %s", res)
+	}
+}
+
+// TestFastClientErrors: a request to a closed port is a transport error, not a status.
+func TestFastClientErrors(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	res := Run(context.Background(), Config{Rate: 100, Duration: 50 * time.Millisecond},
+		NewFastClient(time.Second).Do(func(int) Request { return Request{Method: http.MethodGet, URL: url} }))
+	if res.Errors != res.Sent || res.Completed != 0 {
+		t.Fatalf("result %s, want every request a transport error", res)
 	}
 }
