@@ -28,6 +28,7 @@ import (
 	"github.com/hashinsight/platform/services/auth/internal/sessions"
 	"github.com/hashinsight/platform/services/auth/internal/signing"
 	"github.com/hashinsight/platform/services/auth/internal/throttle"
+	"github.com/hashinsight/platform/services/auth/internal/usercache"
 	"github.com/hashinsight/platform/services/auth/internal/users"
 	"github.com/hashinsight/platform/services/auth/migrations"
 )
@@ -117,7 +118,8 @@ func register(ctx context.Context, rt *service.Runtime, cfg Config) error {
 		return err
 	}
 
-	userStore := postgres.NewUsers(rt.DB)
+	// Users by id (every /me, refresh and API key creation) come from the cache; writes forget them.
+	userStore := usercache.New(postgres.NewUsers(rt.DB), rt.NewCache(usercache.Name, usercache.L1TTL, usercache.L2TTL))
 	creds := credentials.NewService(apiKeys, userStore, auditLog)
 	userSvc := users.NewService(users.Config{Store: userStore, Hasher: hasher, Audit: auditLog, Keys: creds})
 	accountThrottle, ipThrottle := newThrottles(rt)
