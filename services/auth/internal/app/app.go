@@ -68,11 +68,7 @@ func newHasher(rt *service.Runtime, cfg Config) (*password.Hasher, error) {
 			rt.Logger.Warn("password hash workers did not stop cleanly", "error", err)
 		}
 	})
-	hasher, err := password.NewHasher(password.OWASP, engine)
-	if err != nil {
-		return nil, err
-	}
-	return hasher, nil
+	return password.NewHasher(password.OWASP, engine)
 }
 
 // Register returns the registration of the auth service configured by cfg.

@@ -106,10 +106,8 @@ type WorkerPool struct {
 	// idle holds every worker not deriving; a nil entry is a worker to start on next use.
 	idle chan *worker
 	// stopped is closed by Close.
-	stopped chan struct{}
-
-	mu     sync.Mutex
-	closed bool
+	stopped   chan struct{}
+	closeOnce sync.Once
 }
 
 // StartWorkers starts the pool's workers and waits for each to say hello, so a wrong
@@ -163,9 +161,11 @@ func (p *WorkerPool) DeriveKey(ctx context.Context, password, salt []byte, param
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if p.isClosed() {
+	select {
+	case <-p.stopped: // Close began while this call took the worker: give it back to Close
 		p.idle <- w
 		return nil, ErrClosed
+	default:
 	}
 	var (
 		key []byte
@@ -193,53 +193,19 @@ func (p *WorkerPool) DeriveKey(ctx context.Context, password, salt []byte, param
 	return key, nil
 }
 
-func (p *WorkerPool) isClosed() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.closed
-}
-
 // Close waits for every worker to finish its derivation, then stops it. Later DeriveKey calls
 // fail with ErrClosed.
 func (p *WorkerPool) Close() error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil
-	}
-	p.closed = true
-	close(p.stopped)
-	p.mu.Unlock()
 	var errs []error
-	for range cap(p.idle) { // every worker comes back once its derivation ends
-		if w := <-p.idle; w != nil {
-			errs = append(errs, w.stop())
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// IdleWorkers returns the process ids of the running workers not deriving a key now (for tests
-// and diagnostics).
-func (p *WorkerPool) IdleWorkers() []int {
-	var taken []*worker
-	var pids []int
-	for len(taken) < cap(p.idle) {
-		select {
-		case w := <-p.idle:
-			taken = append(taken, w)
-			if w != nil {
-				pids = append(pids, w.cmd.Process.Pid)
+	p.closeOnce.Do(func() {
+		close(p.stopped)
+		for range cap(p.idle) { // every worker comes back once its derivation ends
+			if w := <-p.idle; w != nil {
+				errs = append(errs, w.stop())
 			}
-			continue
-		default:
 		}
-		break
-	}
-	for _, w := range taken {
-		p.idle <- w
-	}
-	return pids
+	})
+	return errors.Join(errs...)
 }
 
 // worker is one running worker process.

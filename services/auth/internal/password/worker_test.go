@@ -130,7 +130,7 @@ func TestWorkerPoolBadRequests(t *testing.T) {
 // derivation still succeeds.
 func TestWorkerPoolReplacesDeadWorker(t *testing.T) {
 	p := startPool(t, 1)
-	pids := p.IdleWorkers()
+	pids := idleWorkers(p)
 	if len(pids) != 1 {
 		t.Fatalf("idle workers %v, want one", pids)
 	}
@@ -141,7 +141,7 @@ func TestWorkerPoolReplacesDeadWorker(t *testing.T) {
 	if _, err := p.DeriveKey(t.Context(), []byte("pw"), []byte("0123456789abcdef"), cheap); err != nil {
 		t.Fatalf("DeriveKey after the worker died: %v", err)
 	}
-	if now := p.IdleWorkers(); len(now) != 1 || now[0] == pids[0] {
+	if now := idleWorkers(p); len(now) != 1 || now[0] == pids[0] {
 		t.Fatalf("idle workers %v after replacing %d", now, pids[0])
 	}
 }
@@ -156,7 +156,7 @@ func TestWorkerPriority(t *testing.T) {
 	if _, err := p.DeriveKey(t.Context(), []byte("pw"), []byte("0123456789abcdef"), OWASP); err != nil {
 		t.Fatal(err)
 	}
-	pid := p.IdleWorkers()[0]
+	pid := idleWorkers(p)[0]
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestWorkerPoolClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pids := p.IdleWorkers()
+	pids := idleWorkers(p)
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -295,4 +295,26 @@ func FuzzKeyRequest(f *testing.F) {
 		}
 		_ = r.validate()
 	})
+}
+
+// idleWorkers returns the process ids of p's running workers that are not deriving a key.
+func idleWorkers(p *WorkerPool) []int {
+	var taken []*worker
+	var pids []int
+	for len(taken) < cap(p.idle) {
+		select {
+		case w := <-p.idle:
+			taken = append(taken, w)
+			if w != nil {
+				pids = append(pids, w.cmd.Process.Pid)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	for _, w := range taken {
+		p.idle <- w
+	}
+	return pids
 }
