@@ -39,6 +39,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(floodChildEnv); spec != "" {
+		os.Exit(runFloodChild(spec))
+	}
 	os.Exit(func() int {
 		defer pgtest.Stop()
 		var err error

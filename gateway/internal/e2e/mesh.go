@@ -408,10 +408,11 @@ func (m *Mesh) startReady(t testing.TB, name, bin string, pick func() (env map[s
 
 // CPUTimes returns the CPU time (user + system) each running process, with its child processes,
 // has used so far, by name ("gateway", "auth", …, and "driver": this process, which sends the
-// load), from /proc (Linux; empty elsewhere).
+// load, with the load processes it has started and waited for), from /proc (Linux; empty
+// elsewhere).
 func (m *Mesh) CPUTimes() map[string]time.Duration {
 	out := map[string]time.Duration{}
-	if d, ok := cpuTime(os.Getpid()); ok {
+	if d, ok := cpuTime(os.Getpid(), true); ok {
 		out["driver"] = d
 	}
 	for name, p := range m.procs {
@@ -425,7 +426,7 @@ func (m *Mesh) CPUTimes() map[string]time.Duration {
 // treeCPUTime is cpuTime of pid plus that of its running descendants (auth's password hash
 // workers), from /proc/<pid>/task/<tid>/children.
 func treeCPUTime(pid int) (time.Duration, bool) {
-	total, ok := cpuTime(pid)
+	total, ok := cpuTime(pid, false)
 	if !ok {
 		return 0, false
 	}
@@ -500,24 +501,30 @@ func fetchTo(ctx context.Context, client *http.Client, url, path string) error {
 }
 
 // cpuTime reads utime+stime of pid from /proc/<pid>/stat (in clock ticks of 10 ms: USER_HZ is
-// 100 on every Linux architecture Go supports).
-func cpuTime(pid int) (time.Duration, bool) {
+// 100 on every Linux architecture Go supports), with reaped, also cutime+cstime: the CPU time
+// of the children it has waited for.
+func cpuTime(pid int, reaped bool) (time.Duration, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, false
 	}
-	// Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+	// Fields after the parenthesised command name; utime, stime, cutime and cstime are fields
+	// 14 to 17.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
 		return 0, false
 	}
 	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return 0, false
 	}
+	fields := f[11:13]
+	if reaped {
+		fields = f[11:15]
+	}
 	var ticks int64
-	for _, v := range f[11:13] {
+	for _, v := range fields {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			return 0, false

@@ -44,6 +44,36 @@ type Result struct {
 	Dropped   int64 // not sent: MaxInFlight outstanding
 	Statuses  map[int]int64
 	Hist      *Histogram
+	// Elapsed is the run's wall time, from the first scheduled request to the last answer.
+	Elapsed time.Duration
+}
+
+// Merge returns the pooled result of r and o (two runs of the same load, such as the rounds
+// of an interleaved comparison): counts and latencies added, rates over the summed time.
+func (r Result) Merge(o Result) Result {
+	if r.Hist == nil {
+		return o
+	}
+	out := Result{
+		Sent:      r.Sent + o.Sent,
+		Completed: r.Completed + o.Completed,
+		Errors:    r.Errors + o.Errors,
+		Dropped:   r.Dropped + o.Dropped,
+		Statuses:  map[int]int64{},
+		Hist:      NewHistogram(),
+		Elapsed:   r.Elapsed + o.Elapsed,
+	}
+	for _, x := range []Result{r, o} {
+		for code, n := range x.Statuses {
+			out.Statuses[code] += n
+		}
+		out.Hist.Add(x.Hist)
+	}
+	if secs := out.Elapsed.Seconds(); secs > 0 {
+		out.Offered = (r.Offered*r.Elapsed.Seconds() + o.Offered*o.Elapsed.Seconds()) / secs
+		out.Achieved = float64(out.Completed) / secs
+	}
+	return out
 }
 
 // P returns the q-quantile (0 < q ≤ 1) of the completed requests' latencies.
@@ -143,6 +173,7 @@ dispatch:
 		Dropped:   dropped.Load(),
 		Statuses:  statuses,
 		Hist:      h,
+		Elapsed:   elapsed,
 	}
 }
 
@@ -177,6 +208,22 @@ func (h *Histogram) Record(d time.Duration) {
 	for {
 		cur := h.max.Load()
 		if int64(d) <= cur || h.max.CompareAndSwap(cur, int64(d)) {
+			break
+		}
+	}
+}
+
+// Add adds every observation of o (which must not be recorded into meanwhile) to h.
+func (h *Histogram) Add(o *Histogram) {
+	for i := range o.counts {
+		if n := o.counts[i].Load(); n > 0 {
+			h.counts[i].Add(n)
+			h.n.Add(n)
+		}
+	}
+	for {
+		cur, m := h.max.Load(), o.max.Load()
+		if m <= cur || h.max.CompareAndSwap(cur, m) {
 			break
 		}
 	}

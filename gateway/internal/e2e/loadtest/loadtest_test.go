@@ -75,3 +75,37 @@ func TestFastClientErrors(t *testing.T) {
 		t.Fatalf("result %s, want every request a transport error", res)
 	}
 }
+
+// TestResultMerge: pooling two runs adds their counts and latencies, so the pooled quantiles are
+// those of all the observations together.
+func TestResultMerge(t *testing.T) {
+	run := func(from, to int, status int, elapsed time.Duration) Result {
+		h := NewHistogram()
+		for i := from; i <= to; i++ {
+			h.Record(time.Duration(i) * time.Millisecond)
+		}
+		n := int64(to - from + 1)
+		return Result{Offered: float64(n) / elapsed.Seconds(), Sent: n, Completed: n, Errors: 1, Dropped: 2,
+			Statuses: map[int]int64{status: n}, Hist: h, Elapsed: elapsed}
+	}
+	a, b := run(1, 500, http.StatusOK, time.Second), run(501, 1000, http.StatusTooManyRequests, 3*time.Second)
+	got := Result{}.Merge(a).Merge(b)
+	if got.Sent != 1000 || got.Completed != 1000 || got.Errors != 2 || got.Dropped != 4 || got.Elapsed != 4*time.Second {
+		t.Fatalf("pooled counts %s elapsed %s", got, got.Elapsed)
+	}
+	if got.Statuses[http.StatusOK] != 500 || got.Statuses[http.StatusTooManyRequests] != 500 {
+		t.Errorf("statuses %v", got.Statuses)
+	}
+	if got.Achieved != 250 || got.Offered != 250 {
+		t.Errorf("achieved %.1f offered %.1f, want 250 (1,000 in 4 s)", got.Achieved, got.Offered)
+	}
+	if p := got.P(0.5); p < 500*time.Millisecond || float64(p) > 500*1.0101*float64(time.Millisecond) {
+		t.Errorf("pooled median %s, want 500ms", p)
+	}
+	if got.Hist.Max() != time.Second || got.Hist.Count() != 1000 {
+		t.Errorf("pooled max %s count %d", got.Hist.Max(), got.Hist.Count())
+	}
+	if a.Hist.Count() != 500 {
+		t.Errorf("merge changed its input: %d observations", a.Hist.Count())
+	}
+}
