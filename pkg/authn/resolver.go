@@ -104,6 +104,11 @@ func (c *CachedResolver) Resolve(ctx context.Context, plaintext string) (*Princi
 		return r.result()
 	}
 	ch := c.sf.DoChan(string(key[:]), func() (any, error) {
+		// A caller that missed the cache while an earlier call for the same key was finishing
+		// starts a new flight: the answer is in the cache by now.
+		if r, ok := c.cache.Get(key, c.opts.Now()); ok {
+			return r, nil
+		}
 		// Detached from the first caller's cancellation: the other waiters share this call.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
 		defer cancel()

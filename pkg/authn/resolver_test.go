@@ -46,6 +46,8 @@ type keyStore struct {
 	down    bool
 	calls   atomic.Int32
 	gate    chan struct{} // when set, Resolve waits for it
+	entered chan struct{} // when set, Resolve closes it on its first call
+	once    sync.Once
 }
 
 func newKeyStore() *keyStore {
@@ -54,6 +56,9 @@ func newKeyStore() *keyStore {
 
 func (s *keyStore) Resolve(ctx context.Context, plaintext string) (*authn.Principal, error) {
 	s.calls.Add(1)
+	if s.entered != nil {
+		s.once.Do(func() { close(s.entered) })
+	}
 	if s.gate != nil {
 		select {
 		case <-s.gate:
@@ -180,7 +185,7 @@ func TestCachedResolverNegativeAndErrors(t *testing.T) {
 
 func TestCachedResolverSingleflight(t *testing.T) {
 	store := newKeyStore()
-	store.gate = make(chan struct{})
+	store.gate, store.entered = make(chan struct{}), make(chan struct{})
 	store.add("k", &authn.Principal{Kind: authn.KindAPIKey, Subject: "u"})
 	r := authn.NewCachedResolver(store, authn.CacheOptions{})
 	const n = 20
@@ -191,10 +196,9 @@ func TestCachedResolverSingleflight(t *testing.T) {
 			errs <- err
 		}()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for store.calls.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	// Let the first call through once it is under way: callers that joined it share its
+	// answer, later ones find it in the cache.
+	<-store.entered
 	close(store.gate)
 	for range n {
 		if err := <-errs; err != nil {
