@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"sync"
 	"time"
+
+	"github.com/hashinsight/platform/pkg/cpuprio"
 )
 
 // WorkerEnv, set to "1", makes a process a hash worker: the auth binary's main (and the
@@ -44,7 +46,7 @@ func IsWorkerProcess() bool { return os.Getenv(WorkerEnv) == "1" }
 // WorkerNice, then serves requests from stdin until stdin closes (its auth process stopped or
 // died). It returns the process exit code.
 func RunWorkerProcess() int {
-	if err := lowerPriority(WorkerNice); err != nil {
+	if err := cpuprio.LowerToIdle(WorkerNice); err != nil {
 		fmt.Fprintf(os.Stderr, "password worker: lower priority: %v\n", err)
 		return 1
 	}

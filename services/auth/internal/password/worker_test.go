@@ -5,14 +5,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/hashinsight/platform/pkg/cpuprio"
 )
 
 // TestMain lets this test binary serve as the hash worker of the pools the tests start, as the
@@ -157,23 +157,14 @@ func TestWorkerPriority(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := idleWorkers(p)[0]
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	threads, err := cpuprio.Threads(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, task := range tasks {
-		b, err := os.ReadFile(filepath.Join(fmt.Sprintf("/proc/%d/task", pid), task.Name(), "stat"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Fields after the parenthesised name; nice is field 19 of stat, the 17th after ")".
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if nice, _ := strconv.Atoi(f[16]); nice != WorkerNice {
-			t.Errorf("worker %d thread %s runs at nice %d, want %d", pid, task.Name(), nice, WorkerNice)
-		}
-		// policy is field 41; SCHED_IDLE is 5.
-		if policy := f[38]; policy != "5" {
-			t.Errorf("worker %d thread %s runs in scheduling class %s, want 5 (SCHED_IDLE)", pid, task.Name(), policy)
+	for _, th := range threads {
+		if th.Nice != WorkerNice || th.Policy != cpuprio.PolicyIdle {
+			t.Errorf("worker %d thread %d runs in class %d at nice %d, want %d (SCHED_IDLE) at %d",
+				pid, th.TID, th.Policy, th.Nice, cpuprio.PolicyIdle, WorkerNice)
 		}
 	}
 }
