@@ -216,6 +216,7 @@ func build(ctx context.Context, cfg gwconfig.Config, logger *slog.Logger) (_ *ga
 		Propagator:     hiotel.Propagator(),
 		Unmetered:      []string{pathHealth, pathHealthDetailed},
 		Guard:          guard,
+		LoginCap:       edge.LoginCap{MaxInFlight: cfg.LoginConcurrency, PerSecond: cfg.LoginsPerSecond, Burst: cfg.LoginBurst},
 	})
 
 	metricsMux := http.NewServeMux()

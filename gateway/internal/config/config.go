@@ -46,6 +46,13 @@ type Config struct {
 	// X-Forwarded-For is believed when resolving the client IP. Empty: the
 	// TCP peer is the client.
 	TrustedProxies []string `env:"GATEWAY_TRUSTED_PROXIES" envSeparator:","`
+	// LoginsPerSecond (sustained), LoginBurst (at once after a quiet spell) and
+	// LoginConcurrency (in flight) cap the logins this replica passes to the auth service, each
+	// of which costs auth a password hash; logins beyond them are answered 429 at once. They
+	// bound what a flood of bad logins can take from every other request.
+	LoginsPerSecond  int `env:"GATEWAY_LOGINS_PER_SECOND" envDefault:"5"`
+	LoginBurst       int `env:"GATEWAY_LOGIN_BURST" envDefault:"20"`
+	LoginConcurrency int `env:"GATEWAY_LOGIN_CONCURRENCY" envDefault:"4"`
 }
 
 // Load reads the process environment into a Config and validates it.
@@ -95,6 +102,15 @@ func (c *Config) Validate() error {
 	}
 	if c.HealthCheckTimeout <= 0 {
 		bad("GATEWAY_HEALTH_CHECK_TIMEOUT", "must be positive")
+	}
+	if c.LoginsPerSecond <= 0 {
+		bad("GATEWAY_LOGINS_PER_SECOND", "must be a positive number of logins")
+	}
+	if c.LoginBurst < c.LoginsPerSecond {
+		bad("GATEWAY_LOGIN_BURST", "must be at least GATEWAY_LOGINS_PER_SECOND")
+	}
+	if c.LoginConcurrency <= 0 {
+		bad("GATEWAY_LOGIN_CONCURRENCY", "must be a positive number of logins")
 	}
 	if c.PrometheusPort <= 0 || c.PrometheusPort > 65535 {
 		bad("PROMETHEUS_PORT", "must be a TCP port")

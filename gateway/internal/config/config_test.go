@@ -26,6 +26,9 @@ func TestConfig(t *testing.T) {
 			if c.Addr != ":5000" || c.PrometheusPort != 9090 || c.MaxBodyBytes != 10<<20 {
 				t.Errorf("defaults = %s %d %d", c.Addr, c.PrometheusPort, c.MaxBodyBytes)
 			}
+			if c.LoginsPerSecond != 5 || c.LoginBurst != 20 || c.LoginConcurrency != 4 {
+				t.Errorf("login cap defaults = %d/s, burst %d, %d in flight", c.LoginsPerSecond, c.LoginBurst, c.LoginConcurrency)
+			}
 			want := map[string]string{"auth": "127.0.0.1:7001", "mining": "127.0.0.1:7002", "billing": "127.0.0.1:7003", "sla": "127.0.0.1:7004", "analytics": "127.0.0.1:7005"}
 			for k, v := range want {
 				if got := c.BackendAddrs()[k]; got != v {
@@ -40,6 +43,15 @@ func TestConfig(t *testing.T) {
 		}},
 		{"bad backend address", map[string]string{"SLA_GRPC_ADDR": "nonsense"}, "SLA_GRPC_ADDR", nil},
 		{"bad body limit", map[string]string{"MAX_BODY_BYTES": "0"}, "MAX_BODY_BYTES", nil},
+		{"login cap", map[string]string{"GATEWAY_LOGINS_PER_SECOND": "30", "GATEWAY_LOGIN_BURST": "30", "GATEWAY_LOGIN_CONCURRENCY": "2"}, "", func(t *testing.T, c Config) {
+			if c.LoginsPerSecond != 30 || c.LoginBurst != 30 || c.LoginConcurrency != 2 {
+				t.Errorf("login cap = %d/s, burst %d, %d in flight", c.LoginsPerSecond, c.LoginBurst, c.LoginConcurrency)
+			}
+		}},
+		{"burst below the rate", map[string]string{"GATEWAY_LOGINS_PER_SECOND": "30"}, "GATEWAY_LOGIN_BURST", nil},
+		{"zero logins per second", map[string]string{"GATEWAY_LOGINS_PER_SECOND": "0"}, "GATEWAY_LOGINS_PER_SECOND", nil},
+		{"negative login concurrency", map[string]string{"GATEWAY_LOGIN_CONCURRENCY": "-1"}, "GATEWAY_LOGIN_CONCURRENCY", nil},
+		{"non-numeric logins per second", map[string]string{"GATEWAY_LOGINS_PER_SECOND": "many"}, "GATEWAY_LOGINS_PER_SECOND", nil},
 		{"bad trusted proxy", map[string]string{"GATEWAY_TRUSTED_PROXIES": "10.0.0.0/8,bogus"}, "GATEWAY_TRUSTED_PROXIES", nil},
 		{"missing database", map[string]string{"DATABASE_URL": ""}, "DATABASE_URL", nil},
 	}

@@ -206,10 +206,16 @@ const (
 	// DefaultMaxConcurrentLogins is how many logins one gateway lets through to the auth
 	// service at once.
 	DefaultMaxConcurrentLogins = 4
-	// DefaultLoginsPerSecond is how many logins per second one gateway lets through (with a
-	// burst of as many): a little more than the auth service's password hashing can serve on a
-	// small machine, so that what is shed beyond it costs no backend call.
-	DefaultLoginsPerSecond = 20
+	// DefaultLoginsPerSecond is how many logins per second one gateway lets through in a
+	// sustained stream. Each costs the auth service an argon2id hash (~25 ms of a core and
+	// 19 MiB), so under a flood of bad logins this is the CPU the flood can take from everything
+	// else: 5 hashes a second is about an eighth of a core, and 18,000 logins an hour is far more
+	// than the people and tools of a hosting operation need (sessions renew with refresh
+	// tokens, API keys need no login).
+	DefaultLoginsPerSecond = 5
+	// DefaultLoginBurst is how many logins may arrive at once after a quiet spell (a shift
+	// starting); a sustained flood keeps the bucket empty, so it adds nothing to an attack.
+	DefaultLoginBurst = 20
 )
 
 // loginRetryAfter is the Retry-After, in seconds, of a login shed by WithLoginCap.
@@ -219,13 +225,15 @@ const loginRetryAfter = "1"
 type LoginCap struct {
 	// MaxInFlight is how many may be in flight at once; 0 means DefaultMaxConcurrentLogins.
 	MaxInFlight int
-	// PerSecond is how many may start per second, with a burst of as many; 0 means
-	// DefaultLoginsPerSecond.
+	// PerSecond is how many may start per second, sustained; 0 means DefaultLoginsPerSecond.
 	PerSecond int
+	// Burst is how many may start at once; 0 means DefaultLoginBurst, and never less than
+	// PerSecond.
+	Burst int
 }
 
 // WithLoginCap lets at most c.MaxInFlight POST /api/v1/auth/login requests through at once and
-// at most c.PerSecond per second, and answers any further one at once with 429 API_001 and
+// at most c.PerSecond per second (c.Burst at once), and answers any further one at once with 429 API_001 and
 // Retry-After, without calling the auth service. Each login costs auth an expensive password
 // hash (auth runs few at a time and refuses the rest itself, but each refusal still costs a
 // backend call and an audit entry), so under a flood of logins this sheds the excess at the
@@ -239,8 +247,11 @@ func WithLoginCap(c LoginCap, onReject func(scope string)) Middleware {
 	if c.PerSecond <= 0 {
 		c.PerSecond = DefaultLoginsPerSecond
 	}
+	if c.Burst <= 0 {
+		c.Burst = DefaultLoginBurst
+	}
 	slots := make(chan struct{}, c.MaxInFlight)
-	starts := rate.NewLimiter(rate.Limit(c.PerSecond), c.PerSecond)
+	starts := rate.NewLimiter(rate.Limit(c.PerSecond), max(c.Burst, c.PerSecond))
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodPost || r.URL.Path != LoginPath {

@@ -468,27 +468,39 @@ func TestLoginCap(t *testing.T) {
 	}
 }
 
-// TestLoginRate: past PerSecond logins (its burst) the next is shed with 429 API_001 at once.
+// TestLoginRate: past the burst the next login is shed with 429 API_001 at once; the burst is
+// never below PerSecond.
 func TestLoginRate(t *testing.T) {
-	reached := 0
-	h := WithLoginCap(LoginCap{MaxInFlight: 100, PerSecond: 2}, nil)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		reached++
-		w.WriteHeader(http.StatusOK)
-	}))
-	codes := []int{}
-	for range 5 {
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, LoginPath, strings.NewReader(`{}`)))
-		codes = append(codes, w.Code)
-	}
-	// The burst of 2 passes; the others arrive well within the 0.5 s refill.
-	want := []int{200, 200, 429, 429, 429}
-	for i := range want {
-		if codes[i] != want[i] {
-			t.Fatalf("statuses %v, want %v", codes, want)
-		}
-	}
-	if reached != 2 {
-		t.Errorf("backend reached %d times, want 2", reached)
+	for _, tc := range []struct {
+		name string
+		cap  LoginCap
+		pass int
+	}{
+		{"burst", LoginCap{MaxInFlight: 100, PerSecond: 1, Burst: 3}, 3},
+		{"burst below the rate", LoginCap{MaxInFlight: 100, PerSecond: 2, Burst: 1}, 2},
+		{"default burst", LoginCap{MaxInFlight: 100, PerSecond: 1}, DefaultLoginBurst},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reached := 0
+			h := WithLoginCap(tc.cap, nil)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				reached++
+				w.WriteHeader(http.StatusOK)
+			}))
+			// The requests arrive well within one refill interval.
+			for i := range tc.pass + 3 {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, LoginPath, strings.NewReader(`{}`)))
+				want := http.StatusOK
+				if i >= tc.pass {
+					want = http.StatusTooManyRequests
+				}
+				if w.Code != want {
+					t.Fatalf("login %d = %d, want %d", i+1, w.Code, want)
+				}
+			}
+			if reached != tc.pass {
+				t.Errorf("backend reached %d times, want %d", reached, tc.pass)
+			}
+		})
 	}
 }
