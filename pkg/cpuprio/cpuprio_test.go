@@ -4,9 +4,12 @@ package cpuprio_test
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -23,13 +26,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// child lowers itself, starts more threads, says "lowered" and waits for stdin to close.
+// child prints its thread ids, lowers itself, starts more threads, prints its thread ids again
+// and waits for stdin to close.
 func child() int {
+	before, err := cpuprio.Threads(os.Getpid())
+	if err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		return 1
+	}
 	if err := cpuprio.LowerToIdle(19); err != nil {
 		os.Stderr.WriteString(err.Error() + "\n")
 		return 1
 	}
-	// Threads started after the call inherit the class: lock goroutines to new OS threads.
+	// Threads started after the call inherit the class: goroutines locked to their threads and
+	// blocked make the runtime start new ones for everything else.
 	var started sync.WaitGroup
 	for range 4 {
 		started.Add(1)
@@ -40,7 +50,10 @@ func child() int {
 		}()
 	}
 	started.Wait()
-	os.Stdout.WriteString("lowered\n")
+	for _, th := range before {
+		fmt.Printf("%d ", th.TID)
+	}
+	fmt.Println()
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 	return 0
 }
@@ -67,15 +80,30 @@ func TestLowerToIdle(t *testing.T) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}()
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "lowered\n" {
-		t.Fatalf("child said %q, %v", line, err)
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	before := map[int]bool{}
+	for _, f := range strings.Fields(line) {
+		tid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("child said %q", line)
+		}
+		before[tid] = true
 	}
 	threads, err := cpuprio.Threads(cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(threads) < 5 {
-		t.Fatalf("%d threads, want at least the 4 locked ones and main", len(threads))
+	later := 0
+	for _, th := range threads {
+		if !before[th.TID] {
+			later++
+		}
+	}
+	if len(before) == 0 || later == 0 {
+		t.Fatalf("%d threads before the call, %d after it: want some of each", len(before), later)
 	}
 	for _, th := range threads {
 		if th.Policy != cpuprio.PolicyIdle || th.Nice != 19 {
