@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/hashinsight/platform/gateway/internal/e2e/loadtest"
@@ -39,11 +40,13 @@ type floodSummary struct {
 	Sent, Completed, Errors, Dropped int64
 	Statuses                         map[int]int64
 	P50, P99, Max                    time.Duration
+	// MaxLag is how far the flood fell behind its schedule at worst (loadtest.Result.MaxLag).
+	MaxLag time.Duration
 }
 
 func (s floodSummary) String() string {
-	return fmt.Sprintf("sent %d completed %d errors %d dropped %d  p50 %s p99 %s max %s  statuses %v",
-		s.Sent, s.Completed, s.Errors, s.Dropped, s.P50, s.P99, s.Max, s.Statuses)
+	return fmt.Sprintf("sent %d completed %d errors %d dropped %d  behind schedule at most %s  p50 %s p99 %s max %s  statuses %v",
+		s.Sent, s.Completed, s.Errors, s.Dropped, s.MaxLag.Round(time.Microsecond), s.P50, s.P99, s.Max, s.Statuses)
 }
 
 // badLogins is attempt i of a flood: half of them for the victims, half for unknown accounts,
@@ -73,9 +76,18 @@ func badLogins(spec floodSpec) loadtest.Do {
 // starts the flood when a line arrives on stdin and writes its floodSummary as JSON to stdout.
 func runFloodChild(raw string) int {
 	var spec floodSpec
-	if err := json.Unmarshal([]byte(raw), &spec); err != nil || spec.Rate <= 0 || spec.Seconds <= 0 || len(spec.Victims) == 0 {
+	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: bad spec %q: %v\n", floodChildEnv, raw, err)
 		return 2
+	}
+	for _, bad := range []struct {
+		field string
+		is    bool
+	}{{"URL", spec.URL == ""}, {"Rate", spec.Rate <= 0}, {"Seconds", spec.Seconds <= 0}, {"Victims", len(spec.Victims) == 0}, {"First", spec.First < 0}} {
+		if bad.is {
+			fmt.Fprintf(os.Stderr, "%s: bad spec %q: %s missing or out of range\n", floodChildEnv, raw, bad.field)
+			return 2
+		}
 	}
 	// An attacker's load generator runs elsewhere; here it shares the CPUs with the mesh, so it
 	// takes only CPU time the mesh leaves idle. The run reports whether it still offered the
@@ -92,7 +104,7 @@ func runFloodChild(raw string) int {
 	}
 	r := loadtest.Run(context.Background(), loadtest.Config{Rate: spec.Rate, Duration: time.Duration(spec.Seconds) * time.Second}, do)
 	out := floodSummary{Sent: r.Sent, Completed: r.Completed, Errors: r.Errors, Dropped: r.Dropped,
-		Statuses: r.Statuses, P50: r.P(0.50), P99: r.P(0.99), Max: r.Hist.Max()}
+		Statuses: r.Statuses, P50: r.P(0.50), P99: r.P(0.99), Max: r.Hist.Max(), MaxLag: r.MaxLag}
 	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", floodChildEnv, err)
 		return 1
@@ -108,8 +120,8 @@ type floodProc struct {
 }
 
 // startFlood starts a flood process for spec (this test binary again) and waits until it is
-// ready to send.
-func startFlood(spec floodSpec) (*floodProc, error) {
+// ready to send. The process is killed when tb ends unless Wait has reaped it.
+func startFlood(tb testing.TB, spec floodSpec) (*floodProc, error) {
 	raw, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
@@ -123,15 +135,20 @@ func startFlood(spec floodSpec) (*floodProc, error) {
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
+		_ = stdin.Close()
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the flood process: %w", err)
 	}
 	p := &floodProc{cmd: cmd, start: stdin, out: bufio.NewReader(stdout)}
+	tb.Cleanup(func() {
+		if p.cmd.ProcessState == nil { // not reaped: a benchmark that failed in between
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+		}
+	})
 	if line, err := p.out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
 		return nil, fmt.Errorf("flood process did not get ready: %q %v", line, err)
 	}
 	return p, nil

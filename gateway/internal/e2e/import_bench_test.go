@@ -45,7 +45,7 @@ func importREST(b *testing.B, m *e2e.Mesh, client *http.Client, auth map[string]
 //
 //	go test ./gateway/internal/e2e -run '^$' -bench Import5000REST -benchtime 1x
 func BenchmarkImport5000REST(b *testing.B) {
-	runs := envInt("E2E_IMPORT_RUNS", 11)
+	runs := envInt(b, "E2E_IMPORT_RUNS", 11)
 	m := benchMesh(b, nil)
 	auth := importAdmin(b, m)
 	client := &http.Client{Timeout: time.Minute}

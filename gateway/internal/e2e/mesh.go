@@ -408,8 +408,8 @@ func (m *Mesh) startReady(t testing.TB, name, bin string, pick func() (env map[s
 
 // CPUTimes returns the CPU time (user + system) each running process, with its child processes,
 // has used so far, by name ("gateway", "auth", …, and "driver": this process, which sends the
-// load, with the load processes it has started and waited for), from /proc (Linux; empty
-// elsewhere).
+// load, with every child process it has waited for, such as a benchmark's load processes), from
+// /proc (Linux; empty elsewhere).
 func (m *Mesh) CPUTimes() map[string]time.Duration {
 	out := map[string]time.Duration{}
 	if d, ok := cpuTime(os.Getpid(), true); ok {

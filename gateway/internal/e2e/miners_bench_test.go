@@ -17,7 +17,7 @@ import (
 //
 //	go test ./gateway/internal/e2e -run '^$' -bench GatewayGetMinerWarm -benchtime 1x
 func BenchmarkGatewayGetMinerWarm(b *testing.B) {
-	rate, secs := envInt("E2E_LOAD_RATE", 2000), envInt("E2E_LOAD_SECONDS", 10)
+	rate, secs := envInt(b, "E2E_LOAD_RATE", 2000), envInt(b, "E2E_LOAD_SECONDS", 10)
 	m := benchMesh(b, nil)
 	customer := e2e.RandomUUID()
 	owner := newUser(b, m, authv1.Role_ROLE_OWNER, "")

@@ -46,14 +46,16 @@ type Result struct {
 	Hist      *Histogram
 	// Elapsed is the run's wall time, from the first scheduled request to the last answer.
 	Elapsed time.Duration
+	// MaxLag is the longest a request was sent after its scheduled time: how far the driver
+	// fell behind its schedule (an open-loop driver that falls behind sends what is due in a
+	// burst, so the rate holds on average but not from moment to moment).
+	MaxLag time.Duration
 }
 
 // Merge returns the pooled result of r and o (two runs of the same load, such as the rounds
-// of an interleaved comparison): counts and latencies added, rates over the summed time.
+// of an interleaved comparison): counts and latencies added, rates over the summed time. Either
+// may be the zero Result; neither is changed.
 func (r Result) Merge(o Result) Result {
-	if r.Hist == nil {
-		return o
-	}
 	out := Result{
 		Sent:      r.Sent + o.Sent,
 		Completed: r.Completed + o.Completed,
@@ -62,12 +64,15 @@ func (r Result) Merge(o Result) Result {
 		Statuses:  map[int]int64{},
 		Hist:      NewHistogram(),
 		Elapsed:   r.Elapsed + o.Elapsed,
+		MaxLag:    max(r.MaxLag, o.MaxLag),
 	}
 	for _, x := range []Result{r, o} {
 		for code, n := range x.Statuses {
 			out.Statuses[code] += n
 		}
-		out.Hist.Add(x.Hist)
+		if x.Hist != nil {
+			out.Hist.Add(x.Hist)
+		}
 	}
 	if secs := out.Elapsed.Seconds(); secs > 0 {
 		out.Offered = (r.Offered*r.Elapsed.Seconds() + o.Offered*o.Elapsed.Seconds()) / secs
@@ -90,9 +95,9 @@ func (r Result) String() string {
 	for _, c := range codes {
 		st = append(st, fmt.Sprintf("%d×%d", r.Statuses[c], c))
 	}
-	return fmt.Sprintf("offered %.0f/s achieved %.0f/s  p50 %s  p90 %s  p99 %s  max %s  sent %d errors %d dropped %d  [%s]",
+	return fmt.Sprintf("offered %.0f/s achieved %.0f/s  p50 %s  p90 %s  p99 %s  max %s  sent %d errors %d dropped %d  lag %s  [%s]",
 		r.Offered, r.Achieved, ms(r.P(0.50)), ms(r.P(0.90)), ms(r.P(0.99)), ms(r.Hist.Max()),
-		r.Sent, r.Errors, r.Dropped, strings.Join(st, " "))
+		r.Sent, r.Errors, r.Dropped, ms(r.MaxLag), strings.Join(st, " "))
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
@@ -115,6 +120,7 @@ func Run(ctx context.Context, cfg Config, do Do) Result {
 		dropped  atomic.Int64
 		wg       sync.WaitGroup
 	)
+	var maxLag time.Duration // written by the dispatcher alone
 	sem := make(chan struct{}, cfg.MaxInFlight)
 	// The schedule is start + i·interval. The timer is set for the next due request; when the
 	// dispatcher wakes late, every request already due goes out at once (and is timed from its
@@ -137,6 +143,7 @@ dispatch:
 				timer.Reset(due.Sub(now))
 				break
 			}
+			maxLag = max(maxLag, now.Sub(due))
 			next++
 			select {
 			case sem <- struct{}{}:
@@ -174,6 +181,7 @@ dispatch:
 		Statuses:  statuses,
 		Hist:      h,
 		Elapsed:   elapsed,
+		MaxLag:    maxLag,
 	}
 }
 

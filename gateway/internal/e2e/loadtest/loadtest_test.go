@@ -108,4 +108,14 @@ func TestResultMerge(t *testing.T) {
 	if a.Hist.Count() != 500 {
 		t.Errorf("merge changed its input: %d observations", a.Hist.Count())
 	}
+	a.MaxLag, b.MaxLag = time.Millisecond, 3*time.Millisecond
+	if lag := a.Merge(b).MaxLag; lag != 3*time.Millisecond {
+		t.Errorf("pooled lag %s, want the larger, 3ms", lag)
+	}
+	// The zero Result on either side: the other's figures, in a histogram of their own.
+	for _, got := range []Result{a.Merge(Result{}), (Result{}).Merge(a)} {
+		if got.Completed != 500 || got.Hist.Count() != 500 || got.Hist == a.Hist {
+			t.Errorf("merge with the zero Result: %s, shares the histogram: %v", got, got.Hist == a.Hist)
+		}
+	}
 }
