@@ -50,8 +50,9 @@ type Config struct {
 	// LoginConcurrency (in flight) cap the logins this replica passes to the auth service, each
 	// of which costs auth a password hash; logins beyond them are answered 429 at once. They
 	// bound what a flood of bad logins can take from every other request.
+	// LoginBurst unset (or 0) is 20, or the rate when that is higher.
 	LoginsPerSecond  int `env:"GATEWAY_LOGINS_PER_SECOND" envDefault:"5"`
-	LoginBurst       int `env:"GATEWAY_LOGIN_BURST" envDefault:"20"`
+	LoginBurst       int `env:"GATEWAY_LOGIN_BURST"`
 	LoginConcurrency int `env:"GATEWAY_LOGIN_CONCURRENCY" envDefault:"4"`
 }
 
@@ -106,8 +107,8 @@ func (c *Config) Validate() error {
 	if c.LoginsPerSecond <= 0 {
 		bad("GATEWAY_LOGINS_PER_SECOND", "must be a positive number of logins")
 	}
-	if c.LoginBurst < c.LoginsPerSecond {
-		bad("GATEWAY_LOGIN_BURST", "must be at least GATEWAY_LOGINS_PER_SECOND")
+	if c.LoginBurst < 0 || (c.LoginBurst > 0 && c.LoginBurst < c.LoginsPerSecond) {
+		bad("GATEWAY_LOGIN_BURST", "must be at least GATEWAY_LOGINS_PER_SECOND (or unset)")
 	}
 	if c.LoginConcurrency <= 0 {
 		bad("GATEWAY_LOGIN_CONCURRENCY", "must be a positive number of logins")

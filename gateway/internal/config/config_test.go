@@ -26,7 +26,7 @@ func TestConfig(t *testing.T) {
 			if c.Addr != ":5000" || c.PrometheusPort != 9090 || c.MaxBodyBytes != 10<<20 {
 				t.Errorf("defaults = %s %d %d", c.Addr, c.PrometheusPort, c.MaxBodyBytes)
 			}
-			if c.LoginsPerSecond != 5 || c.LoginBurst != 20 || c.LoginConcurrency != 4 {
+			if c.LoginsPerSecond != 5 || c.LoginBurst != 0 || c.LoginConcurrency != 4 {
 				t.Errorf("login cap defaults = %d/s, burst %d, %d in flight", c.LoginsPerSecond, c.LoginBurst, c.LoginConcurrency)
 			}
 			want := map[string]string{"auth": "127.0.0.1:7001", "mining": "127.0.0.1:7002", "billing": "127.0.0.1:7003", "sla": "127.0.0.1:7004", "analytics": "127.0.0.1:7005"}
@@ -48,7 +48,15 @@ func TestConfig(t *testing.T) {
 				t.Errorf("login cap = %d/s, burst %d, %d in flight", c.LoginsPerSecond, c.LoginBurst, c.LoginConcurrency)
 			}
 		}},
-		{"burst below the rate", map[string]string{"GATEWAY_LOGINS_PER_SECOND": "30"}, "GATEWAY_LOGIN_BURST", nil},
+		{"rate above the default burst", map[string]string{"GATEWAY_LOGINS_PER_SECOND": "30"}, "", func(t *testing.T, c Config) {
+			if c.LoginsPerSecond != 30 || c.LoginBurst != 0 {
+				t.Errorf("login cap = %d/s, burst %d", c.LoginsPerSecond, c.LoginBurst)
+			}
+		}},
+		{"burst below the rate", map[string]string{"GATEWAY_LOGINS_PER_SECOND": "30", "GATEWAY_LOGIN_BURST": "10"}, "GATEWAY_LOGIN_BURST", nil},
+		{"negative burst", map[string]string{"GATEWAY_LOGIN_BURST": "-1"}, "GATEWAY_LOGIN_BURST", nil},
+		{"non-numeric burst", map[string]string{"GATEWAY_LOGIN_BURST": "lots"}, "GATEWAY_LOGIN_BURST", nil},
+		{"zero login concurrency", map[string]string{"GATEWAY_LOGIN_CONCURRENCY": "0"}, "GATEWAY_LOGIN_CONCURRENCY", nil},
 		{"zero logins per second", map[string]string{"GATEWAY_LOGINS_PER_SECOND": "0"}, "GATEWAY_LOGINS_PER_SECOND", nil},
 		{"negative login concurrency", map[string]string{"GATEWAY_LOGIN_CONCURRENCY": "-1"}, "GATEWAY_LOGIN_CONCURRENCY", nil},
 		{"non-numeric logins per second", map[string]string{"GATEWAY_LOGINS_PER_SECOND": "many"}, "GATEWAY_LOGINS_PER_SECOND", nil},

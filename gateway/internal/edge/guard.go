@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -227,9 +228,11 @@ type LoginCap struct {
 	MaxInFlight int
 	// PerSecond is how many may start per second, sustained; 0 means DefaultLoginsPerSecond.
 	PerSecond int
-	// Burst is how many may start at once; 0 means DefaultLoginBurst, and never less than
+	// Burst is how many may start at once; 0 means DefaultLoginBurst. It is never less than
 	// PerSecond.
 	Burst int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
 // WithLoginCap lets at most c.MaxInFlight POST /api/v1/auth/login requests through at once and
@@ -250,6 +253,9 @@ func WithLoginCap(c LoginCap, onReject func(scope string)) Middleware {
 	if c.Burst <= 0 {
 		c.Burst = DefaultLoginBurst
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	slots := make(chan struct{}, c.MaxInFlight)
 	starts := rate.NewLimiter(rate.Limit(c.PerSecond), max(c.Burst, c.PerSecond))
 	return func(next http.Handler) http.Handler {
@@ -260,7 +266,7 @@ func WithLoginCap(c LoginCap, onReject func(scope string)) Middleware {
 			}
 			select {
 			case slots <- struct{}{}:
-				if starts.Allow() {
+				if starts.AllowN(c.Now(), 1) {
 					defer func() { <-slots }()
 					next.ServeHTTP(w, r)
 					return

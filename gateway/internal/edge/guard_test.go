@@ -482,11 +482,13 @@ func TestLoginRate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reached := 0
+			now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) // a clock that does not move
+			tc.cap.Now = func() time.Time { return now }
 			h := WithLoginCap(tc.cap, nil)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				reached++
 				w.WriteHeader(http.StatusOK)
 			}))
-			// The requests arrive well within one refill interval.
+			// Every request arrives at the same instant: nothing refills.
 			for i := range tc.pass + 3 {
 				w := httptest.NewRecorder()
 				h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, LoginPath, strings.NewReader(`{}`)))
@@ -500,6 +502,15 @@ func TestLoginRate(t *testing.T) {
 			}
 			if reached != tc.pass {
 				t.Errorf("backend reached %d times, want %d", reached, tc.pass)
+			}
+			// A second later, PerSecond more may start.
+			now = now.Add(time.Second)
+			for i := range tc.cap.PerSecond + 1 {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, LoginPath, strings.NewReader(`{}`)))
+				if want := map[bool]int{true: http.StatusOK, false: http.StatusTooManyRequests}[i < tc.cap.PerSecond]; w.Code != want {
+					t.Fatalf("a second later, login %d = %d, want %d", i+1, w.Code, want)
+				}
 			}
 		})
 	}
