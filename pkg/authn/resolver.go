@@ -105,7 +105,7 @@ func (c *CachedResolver) Resolve(ctx context.Context, plaintext string) (*Princi
 	}
 	ch := c.sf.DoChan(string(key[:]), func() (any, error) {
 		// A caller that missed the cache while an earlier call for the same key was finishing
-		// starts a new flight: the answer is in the cache by now.
+		// starts a new flight: if that call's answer was cached, it is here by now.
 		if r, ok := c.cache.Get(key, c.opts.Now()); ok {
 			return r, nil
 		}

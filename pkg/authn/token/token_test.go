@@ -92,7 +92,9 @@ type fixture struct {
 	sleeps   []time.Duration
 }
 
-func newFixture(t testing.TB, cacheSize int) *fixture {
+// newFixture returns a fixture whose verifier caches cacheSize tokens; edits change the key
+// set's options.
+func newFixture(t testing.TB, cacheSize int, edits ...func(*KeySetOptions)) *fixture {
 	t.Helper()
 	f := &fixture{clock: newClock(), src: &source{}, issuer: NewIssuer(IssuerOptions{})}
 	var err error
@@ -103,7 +105,11 @@ func newFixture(t testing.TB, cacheSize int) *fixture {
 		t.Fatal(err)
 	}
 	f.src.publish(f.k1)
-	f.keys = NewKeySet(f.src, KeySetOptions{Now: f.clock.Now})
+	ko := KeySetOptions{Now: f.clock.Now}
+	for _, edit := range edits {
+		edit(&ko)
+	}
+	f.keys = NewKeySet(f.src, ko)
 	// The rate-limit wait advances the fake clock instead of sleeping.
 	f.keys.sleep = func(_ context.Context, d time.Duration) error {
 		f.sleeps = append(f.sleeps, d)
@@ -153,11 +159,10 @@ func seg(v any) string {
 }
 
 func TestVerify(t *testing.T) {
-	f := newFixture(t, 0)
 	// Cases move the clock up to an hour on: past MaxAge a lookup would start a background
 	// refresh, whose rate-limit wait (the fixture's sleep) advances the shared clock under the
 	// next case.
-	f.keys.opts.MaxAge = 2 * time.Hour
+	f := newFixture(t, 0, func(o *KeySetOptions) { o.MaxAge = 2 * time.Hour })
 	now := f.clock.Now()
 	valid := f.sign(t, f.k1, nil)
 	parts := strings.Split(valid, ".")
