@@ -189,8 +189,7 @@ func BenchmarkGatewayAPIKeyWarm(b *testing.B) {
 // machine; here it shares the 2 CPUs with the mesh, so it runs in the SCHED_IDLE class and takes
 // only CPU time the mesh leaves idle; each round checks that it still kept to its schedule (no
 // request dropped, none sent more than maxFloodLag late). The CPU per bad login counts it, its
-// start-up included, as the driver's. E2E_PPROF profiles the first
-// flood phase.
+// start-up included, as the driver's. E2E_PPROF profiles the first flood phase.
 func BenchmarkMeUnderLoginFlood(b *testing.B) {
 	meRate, floodRate, secs := envInt(b, "E2E_ME_RATE", 200), envInt(b, "E2E_FLOOD_RATE", 1000), envInt(b, "E2E_LOAD_SECONDS", 10)
 	rounds := envInt(b, "E2E_FLOOD_ROUNDS", 6)
